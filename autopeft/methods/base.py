@@ -36,7 +36,7 @@ class ModelInfo:
     @classmethod
     def from_config(cls, config: Any) -> ModelInfo:
         is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-        num_layers = getattr(config, "num_layers", None) or getattr(config, "num_hidden_layers")
+        num_layers = getattr(config, "num_layers", None) or config.num_hidden_layers
         num_dec = getattr(config, "num_decoder_layers", None) or (num_layers if is_seq2seq else 0)
         return cls(config.model_type, is_seq2seq, int(num_layers), int(num_dec))
 

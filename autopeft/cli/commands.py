@@ -1,0 +1,69 @@
+"""What each ``autopeft`` subcommand does; the parser lives in ``cli/main.py``."""
+
+from __future__ import annotations
+
+import argparse
+
+from autopeft.budget import Budget
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from autopeft.controller.search import SearchSettings, run_search
+    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.store import Store
+
+    budget = Budget(epochs=args.epochs, max_steps=args.max_steps,
+                    trial_timeout=args.trial_timeout, trials=args.trials,
+                    time_budget=args.time_budget)
+    settings = SearchSettings(
+        task=args.task, model=args.model, space=args.space, study=args.study,
+        storage=args.storage, budget=budget, sampler=args.sampler, seed=args.seed,
+        concurrency=args.concurrency, ray_address=args.ray_address, data_dir=args.data_dir,
+        train_samples=args.train_samples, eval_samples=args.eval_samples,
+        batch_size=args.batch_size, max_length=args.max_length, precision=args.precision,
+        trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
+    )
+    name = run_search(settings, say=_out)
+    store = Store(args.storage)
+    front = front_trials(store, name)
+    rows = trial_rows(front, detailed=False, primary=store.require_study(name).primary)
+    _out(render(rows, "table", title=f"Pareto front of {name}"))
+    _out(f"study: {name}  (autopeft front --study {name}; autopeft trials --study {name})")
+    return 0
+
+
+def cmd_front(args: argparse.Namespace) -> int:
+    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.store import Store
+
+    store = Store(args.storage)
+    study = store.require_study(args.study)
+    rows = trial_rows(front_trials(store, args.study), detailed=args.format != "table",
+                      primary=study.primary)
+    _out(render(rows, args.format, title=f"Pareto front of {args.study}"))
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    from autopeft.report import render, trial_rows
+    from autopeft.store import Store
+
+    store = Store(args.storage)
+    study = store.require_study(args.study)
+    rows = trial_rows(store.trials(args.study, status=args.status),
+                      detailed=args.format != "table", primary=study.primary)
+    _out(render(rows, args.format, title=f"Trials of {args.study}"))
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from autopeft.report import render, study_rows
+    from autopeft.store import Store
+
+    store = Store(args.storage)
+    _out(render(study_rows(store.list_studies()), args.format, title="Studies"))
+    return 0

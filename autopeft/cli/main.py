@@ -1,0 +1,126 @@
+"""``autopeft`` command line: search, front, trials, studies.
+
+Only argparse and light autopeft modules are imported here; each command imports what it
+needs when it runs, so ``autopeft --help`` does not load torch, ray or transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from autopeft import __version__
+from autopeft.errors import AutopeftError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", default=None,
+                   help="SQLAlchemy URL of the store (default: $AUTOPEFT_STORAGE or an "
+                        "embedded SQLite file in the per-user data folder)")
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="autopeft", description=(
+        "Search PEFT methods, sizes and placements for a task and model; store the Pareto "
+        "front of task metric vs trainable parameters vs peak memory."))
+    parser.add_argument("--version", action="version", version=f"autopeft {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    s = sub.add_parser("search", help="run a search and store every trial")
+    s.add_argument("--task", required=True, help="e.g. glue/sst2, glue/rte, superglue/boolq")
+    s.add_argument("--model", required=True, help="hub id or local folder (e.g. t5-large)")
+    s.add_argument("--study", help="study name (default: made up from task, model and time)")
+    s.add_argument("--space", default="default",
+                   help="search space: a YAML file or a name in search_spaces/ (default)")
+    s.add_argument("--trials", type=_positive_int, default=10, help="number of trials (10)")
+    s.add_argument("--epochs", type=_positive_float, default=3.0, help="epochs per trial (3)")
+    s.add_argument("--max-steps", type=_positive_int, help="cap on optimizer steps per trial")
+    s.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+                   help="cap on training seconds per trial")
+    s.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
+                   help="cap on the whole search's seconds")
+    s.add_argument("--concurrency", type=_positive_int, default=1, help="trials at once (1)")
+    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=_positive_int, default=16)
+    s.add_argument("--max-length", type=_positive_int, default=256, help="input tokens (256)")
+    s.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    s.add_argument("--data-dir", default=None,
+                   help="local GLUE/SuperGLUE copy (default: $AUTOPEFT_DATA_DIR or ../shared/data)")
+    s.add_argument("--train-samples", type=_positive_int, help="subsample training examples")
+    s.add_argument("--eval-samples", type=_positive_int, help="subsample evaluation examples")
+    s.add_argument("--ray-address", help="join an existing Ray cluster (default: local Ray)")
+    s.add_argument("--cpus-per-trial", type=_positive_int)
+    s.add_argument("--trust-remote-code", action="store_true")
+    _add_common(s)
+
+    f = sub.add_parser("front", help="the Pareto front of a study")
+    f.add_argument("--study", required=True)
+    _add_format(f)
+    _add_common(f)
+
+    t = sub.add_parser("trials", help="every trial of a study")
+    t.add_argument("--study", required=True)
+    t.add_argument("--status", help="only trials with this status")
+    _add_format(t)
+    _add_common(t)
+
+    st = sub.add_parser("studies", help="all studies in the store")
+    _add_format(st)
+    _add_common(st)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from autopeft.cli import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except AutopeftError as exc:
+        print(f"autopeft {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"autopeft {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `autopeft trials ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

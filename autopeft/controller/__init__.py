@@ -1,0 +1,1 @@
+"""The search controller: Optuna decides what to try, Ray Tune where and when."""

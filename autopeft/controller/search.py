@@ -1,0 +1,150 @@
+"""``run_search``: validate everything, then drive Ray Tune + Optuna and store every trial.
+
+The driver process alone writes to the database (a Tune callback stores each finished trial);
+trials only report. Nothing is written before all input has been validated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autopeft.budget import Budget
+from autopeft.errors import AutopeftError
+
+
+@dataclass
+class SearchSettings:
+    """Everything ``autopeft search`` was asked to do (stored with the study)."""
+
+    task: str
+    model: str
+    space: str = "default"
+    study: str | None = None
+    storage: str | None = None
+    budget: Budget = field(default_factory=Budget)
+    sampler: str = "tpe"
+    seed: int = 0
+    concurrency: int = 1
+    ray_address: str | None = None
+    data_dir: str | None = None
+    train_samples: int | None = None
+    eval_samples: int | None = None
+    batch_size: int = 16
+    max_length: int = 256
+    precision: str = "auto"
+    trust_remote_code: bool = False
+    cpus_per_trial: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "batch_size", "max_length"):
+            if not getattr(self, name) > 0:
+                raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
+        for name in ("train_samples", "eval_samples", "cpus_per_trial"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
+        if self.study is not None and not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,119}", self.study):
+            raise AutopeftError(
+                f"bad study name '{self.study}': use letters, digits, '.', '_' or '-'"
+            )
+
+
+def make_study_name(task: str, model: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(model.rstrip("/")).name or model
+    return re.sub(r"[^\w.\-]+", "-", f"{task.replace('/', '-')}-{base}-{stamp}").lower()
+
+
+def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
+                      say: Callable[[str], None]) -> Any:
+    """Drop methods that cannot apply to the model (checked on a meta-device copy)."""
+    from autopeft.methods.base import ModelInfo, get_method
+    from autopeft.modeling import build_meta_model
+
+    meta = build_meta_model(ref, num_labels=spec.num_labels,
+                            trust_remote_code=settings.trust_remote_code)
+    info = ModelInfo.from_config(meta.config)
+    keep = []
+    for name in space.methods:
+        reason = get_method(name).check(meta, info)
+        if reason:
+            say(f"note: method '{name}' does not apply to {settings.model} ({reason}); "
+                "excluded from this search")
+        else:
+            keep.append(name)
+    if not keep:
+        raise AutopeftError(f"no method of search space '{space.name}' applies to {settings.model}")
+    return space.restrict(keep) if len(keep) < len(space.methods) else space
+
+
+def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
+    cpus = os.cpu_count() or 1
+    per_trial = settings.cpus_per_trial or max(1, cpus // settings.concurrency)
+    res: dict[str, float] = {"cpu": per_trial}
+    if hardware["gpus"]:
+        res["gpu"] = 1
+    return res
+
+
+def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None) -> str:
+    """Run a whole search; returns the study name. Raises AutopeftError on bad input."""
+    from autopeft.modeling import load_tokenizer, resolve_model
+    from autopeft.nvml import hardware_summary
+    from autopeft.runner.data import tokenize_task
+    from autopeft.space import load_space
+    from autopeft.store import Store
+    from autopeft.tasks import get_task, load_task
+
+    say = say or (lambda line: print(line, flush=True))
+    spec = get_task(settings.task)
+    space = load_space(settings.space)
+    store = Store(settings.storage)
+    name = settings.study or make_study_name(settings.task, settings.model)
+    if store.get_study(name) is not None:
+        raise AutopeftError(
+            f"study '{name}' already exists in {store.safe_url}; choose another --study name"
+        )
+    ref = resolve_model(settings.model, trust_remote_code=settings.trust_remote_code)
+    space = _applicable_space(space, ref, spec, settings, say)
+    tokenizer = load_tokenizer(ref, trust_remote_code=settings.trust_remote_code)
+    if not ref.has_weights:
+        raise AutopeftError(f"model folder '{settings.model}' holds a config only (no weights)")
+    t0 = time.perf_counter()
+    task_data = load_task(spec, data_dir=settings.data_dir, train_samples=settings.train_samples,
+                          eval_samples=settings.eval_samples, seed=settings.seed)
+    data = tokenize_task(task_data, tokenizer, is_seq2seq=ref.is_seq2seq,
+                         max_length=settings.max_length)
+    say(f"task {spec.name}: {len(data.train)} train / {len(data.eval)} eval examples from "
+        f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
+    hardware = hardware_summary()
+    resources = _resources(settings, hardware)
+    objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
+                  ("peak_memory_bytes", "minimize")]
+    store_settings = {k: v for k, v in asdict(settings).items()
+                      if k not in ("budget", "storage", "space")}
+    store_settings.update(resources=resources, data_source=data.source)
+    store.create_study(name, task=spec.name, model=settings.model, space_name=space.name,
+                       space=space.to_dict(), budget=settings.budget.to_dict(),
+                       hardware=hardware, settings=store_settings, objectives=objectives)
+    say(f"study {name} in {store.safe_url}: {settings.budget.trials} trials over "
+        f"{', '.join(space.methods)}; {resources} per trial")
+    try:
+        from autopeft.controller.tuning import tune_study
+
+        tune_study(store=store, name=name, settings=settings, space=space, data=data,
+                   resources=resources, say=say)
+    except KeyboardInterrupt:
+        store.set_study_status(name, "interrupted", finished=True)
+        raise
+    except BaseException:
+        store.set_study_status(name, "failed", finished=True)
+        raise
+    store.set_study_status(name, "finished", finished=True)
+    return name

@@ -1,0 +1,167 @@
+"""Ray Tune around one study: the searcher, the trainable, and the callback that stores.
+
+Ray decides where and when trials run; the Optuna searcher decides what they try; the
+``StoreCallback`` (driver process only) writes each finished trial and refreshes the front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from autopeft.controller.ray_env import init_ray, ray_environment
+
+ray_environment()  # before ray is imported: this module is imported only to run a search
+
+from ray import tune  # noqa: E402
+from ray.tune import Callback  # noqa: E402
+from ray.tune.search import ConcurrencyLimiter  # noqa: E402
+
+from autopeft.controller.searcher import NUMBER_KEY, make_sampler, make_searcher  # noqa: E402
+from autopeft.controller.trainable import trainable  # noqa: E402
+
+
+def _short_params(params: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return "+".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return " ".join(f"{k}={fmt(v)}" for k, v in params.items()) or "-"
+
+
+def _fmt_count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n:,}"
+
+
+def progress_line(done: int, total: int, number: int, row: dict[str, Any], primary: str) -> str:
+    metric = row.get("primary_metric")
+    metric_s = f"{primary}={metric:.4f}" if metric is not None else f"{primary}=-"
+    peak = row.get("peak_memory_bytes")
+    peak_s = f"{peak / 2**20:.0f}MiB" if peak else "-"
+    secs = (row.get("train_seconds") or 0) + (row.get("eval_seconds") or 0)
+    line = (f"[{done}/{total}] trial {number} {row.get('method', '?')} "
+            f"{_short_params(row.get('params') or {})} lr={row.get('learning_rate', 0):.1e} | "
+            f"{metric_s} trainable={_fmt_count(row.get('trainable_params'))} peak={peak_s} "
+            f"{secs:.0f}s {row.get('status')}")
+    if row.get("status") != "completed" and row.get("reason"):
+        line += f" ({row['reason'][:160]})"
+    return line
+
+
+class StoreCallback(Callback):
+    """Stores every finished trial from the driver; the only writer to the database."""
+
+    def __init__(self, store_url: str, name: str, total: int, primary: str,
+                 say: Callable[[str], None]) -> None:
+        self.store_url, self.name, self.total, self.primary = store_url, name, total, primary
+        self.say = say
+        self.started: dict[str, datetime] = {}
+        self.stored: set[str] = set()
+        self.done = 0
+        self._store: Any = None
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its run config (callbacks included) into the experiment folder; the
+        # live Store (engine, locks) cannot be pickled and is reopened on first use.
+        return {**self.__dict__, "_store": None}
+
+    @property
+    def db(self) -> Any:
+        if self._store is None:
+            from autopeft.store import Store
+
+            self._store = Store(self.store_url)
+        return self._store
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started[trial.trial_id] = datetime.now(timezone.utc)
+
+    def store(self, trial: Any, row: dict[str, Any]) -> None:
+        from autopeft.report import front_trials
+
+        if trial.trial_id in self.stored or NUMBER_KEY not in trial.config:
+            return
+        number = int(trial.config[NUMBER_KEY])
+        fields = {k: row.get(k) for k in (
+            "status", "reason", "primary_metric", "metrics", "trainable_params",
+            "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
+            "eval_seconds", "examples_per_second", "steps")}
+        self.db.add_trial(
+            self.name, number=number, method=row.get("method") or trial.config.get("method"),
+            params=row.get("params") or {}, learning_rate=row.get("learning_rate"),
+            started_at=self.started.get(trial.trial_id),
+            finished_at=datetime.now(timezone.utc),
+            extra={"ray_trial_id": trial.trial_id, "device": row.get("device"),
+                   "epochs_completed": row.get("epochs_completed"),
+                   "node_ip": (trial.last_result or {}).get("node_ip")},
+            **fields,
+        )
+        self.stored.add(trial.trial_id)
+        self.done += 1
+        self.say(progress_line(self.done, self.total, number, row, self.primary))
+        if row.get("status") == "completed":
+            self.db.set_pareto(self.name, [t.number for t in front_trials(self.db, self.name)])
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = dict(trial.last_result or {})
+        if "status" not in result:
+            result = {"status": "interrupted",
+                      "reason": "stopped before reporting (search time budget reached)"}
+        self.store(trial, result)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.store(trial, {"status": "failed",
+                           "reason": f"Ray worker failed: {_error_line(trial)}"})
+
+
+def _error_line(trial: Any) -> str:
+    err = getattr(trial, "error_file", None)
+    try:
+        lines = [ln for ln in open(err).read().splitlines() if ln.strip()] if err else []
+    except OSError:
+        lines = []
+    return lines[-1][:200] if lines else "no error message"
+
+
+def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
+               resources: dict[str, float], say: Callable[[str], None]) -> None:
+    """Run the study's trials through Ray Tune; every finished trial is stored."""
+    from autopeft.paths import autopeft_home
+    from autopeft.space import define_by_run
+
+    ray = init_ray(settings.ray_address)
+
+    primary = data.spec.primary_metric
+    searcher = make_searcher(
+        define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
+        modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
+        storage_url=store.url, study_name=f"autopeft:{name}",
+    )
+    searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
+    budget = settings.budget
+    base = {
+        "task": data.spec.name, "model": settings.model, "epochs": budget.epochs,
+        "max_steps": budget.max_steps, "timeout": budget.trial_timeout,
+        "batch_size": settings.batch_size, "max_length": settings.max_length,
+        "seed": settings.seed, "precision": settings.precision,
+        "threads": int(resources["cpu"]), "trust_remote_code": settings.trust_remote_code,
+    }
+    fn = tune.with_parameters(trainable, base=base, space=space.to_dict(), data=data)
+    callback = StoreCallback(store.url, name, budget.trials, primary, say)
+    tuner = tune.Tuner(
+        tune.with_resources(fn, resources),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=budget.trials,
+                                    time_budget_s=budget.time_budget, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(autopeft_home() / "ray_results"), verbose=0,
+            callbacks=[callback], log_to_file=True,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    try:
+        tuner.fit()
+    finally:
+        if not settings.ray_address:
+            ray.shutdown()

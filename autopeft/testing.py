@@ -1,0 +1,159 @@
+"""Tiny random models for tests: no download, no hub, pure functions of a seed.
+
+Every test that needs a model (methods, counting, memory estimates, the trial runner) builds
+it here, so all of them agree on the same small architectures:
+
+* :func:`tiny_t5` — ``T5ForConditionalGeneration``, d_model 32, 2 encoder + 2 decoder layers,
+  4 heads of d_kv 8, d_ff 64, vocabulary 128, tied embeddings (like t5-small ... t5-11b).
+* :func:`tiny_bert` — ``BertForSequenceClassification``, hidden 32, 2 layers, 4 heads,
+  intermediate 64, vocabulary 128, with a fresh ``num_labels`` head.
+
+Dropout is 0 so that forward passes are deterministic. torch and transformers are imported
+inside the functions: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_T5_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 128,
+    "d_model": 32,
+    "d_kv": 8,
+    "d_ff": 64,
+    "num_layers": 2,
+    "num_decoder_layers": 2,
+    "num_heads": 4,
+    "relative_attention_num_buckets": 8,
+    "relative_attention_max_distance": 16,
+    "dropout_rate": 0.0,
+    "feed_forward_proj": "relu",
+    "tie_word_embeddings": True,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+    "decoder_start_token_id": 0,
+}
+
+_BERT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 128,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    # 512 like real BERT: room for prompt tokens, and no embedding other than the word
+    # embeddings has vocab_size rows (peft finds the word embeddings by that shape).
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "pad_token_id": 0,
+}
+
+
+def tiny_t5_config(**overrides: Any) -> Any:
+    """A tiny ``T5Config``; keyword arguments override the defaults above."""
+    from transformers import T5Config
+
+    return T5Config(**{**_T5_DEFAULTS, **overrides})
+
+
+def tiny_bert_config(**overrides: Any) -> Any:
+    """A tiny ``BertConfig``; keyword arguments override the defaults above."""
+    from transformers import BertConfig
+
+    return BertConfig(**{**_BERT_DEFAULTS, **overrides})
+
+
+def _seeded(seed: int, build: Any) -> Any:
+    import torch
+
+    # fork_rng keeps the caller's global RNG untouched: the builders are pure functions of seed.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def tiny_t5(seed: int = 0, **overrides: Any) -> Any:
+    """A randomly initialised tiny ``T5ForConditionalGeneration`` in train mode.
+
+    Args:
+        seed: Seed of the weight initialisation; equal seeds give identical weights.
+        **overrides: Passed to :func:`tiny_t5_config` (e.g. ``feed_forward_proj="gated-gelu"``
+            for a T5 v1.1-style gated FFN, ``num_decoder_layers=3``).
+    """
+    from transformers import T5ForConditionalGeneration
+
+    config = tiny_t5_config(**overrides)
+    model = _seeded(seed, lambda: T5ForConditionalGeneration(config))
+    return model.train()
+
+
+def tiny_bert(num_labels: int = 2, seed: int = 0, **overrides: Any) -> Any:
+    """A randomly initialised tiny ``BertForSequenceClassification`` in train mode.
+
+    Args:
+        num_labels: Size of the fresh classification head.
+        seed: Seed of the weight initialisation; equal seeds give identical weights.
+        **overrides: Passed to :func:`tiny_bert_config`.
+    """
+    from transformers import BertForSequenceClassification
+
+    config = tiny_bert_config(num_labels=num_labels, **overrides)
+    model = _seeded(seed, lambda: BertForSequenceClassification(config))
+    return model.train()
+
+
+def tiny_batch(config: Any, batch_size: int = 2, seq_len: int = 8, seed: int = 0) -> dict:
+    """A random batch with labels for a model built from ``config``.
+
+    Seq2seq configs get ``input_ids``, ``attention_mask`` and target ``labels`` (text-to-text);
+    encoder configs get ``input_ids``, ``attention_mask`` and class ``labels``. Token ids start
+    at 2 so that no pad or eos token appears inside a sequence.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(2, config.vocab_size, (batch_size, seq_len), generator=gen)
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    if getattr(config, "is_encoder_decoder", False):
+        batch["labels"] = torch.randint(2, config.vocab_size, (batch_size, 4), generator=gen)
+    else:
+        batch["labels"] = torch.randint(0, config.num_labels, (batch_size,), generator=gen)
+    return batch
+
+
+def minilm_tokenizer_dir() -> Any:
+    """The MiniLM tokenizer folder from ``../shared`` (a real WordPiece vocabulary)."""
+    from autopeft.paths import find_shared_dir
+
+    shared = find_shared_dir()
+    path = shared / "models" / "all-MiniLM-L6-v2" if shared else None
+    if path is None or not path.is_dir():
+        raise FileNotFoundError("../shared/models/all-MiniLM-L6-v2 not found (set AUTOPEFT_SHARED)")
+    return path
+
+
+def tiny_model_dir(kind: str, path: Any, seed: int = 0) -> Any:
+    """Save a tiny random ``bert`` or ``t5`` with the MiniLM tokenizer as a local model folder.
+
+    The vocabulary is the tokenizer's (30,522 WordPiece tokens), so the folder loads through
+    the same ``from_pretrained`` path as a real model. For T5, ``[PAD]`` starts decoding and
+    ``[SEP]`` ends it.
+    """
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_tokenizer_dir()))
+    vocab = len(tok)
+    if kind == "bert":
+        model = tiny_bert(seed=seed, vocab_size=vocab, pad_token_id=tok.pad_token_id)
+    elif kind == "t5":
+        model = tiny_t5(seed=seed, vocab_size=vocab, pad_token_id=tok.pad_token_id,
+                        eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.pad_token_id)
+    else:
+        raise ValueError(f"kind must be 'bert' or 't5', got {kind!r}")
+    path = Path(path)
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path

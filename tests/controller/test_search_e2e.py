@@ -1,0 +1,65 @@
+"""`autopeft search` through the real CLI and a local Ray, then `front` and `trials`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autopeft.testing import tiny_model_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]
+
+
+def _cli(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "autopeft.cli.main", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return tiny_model_dir("bert", tmp_path_factory.mktemp("bert"))
+
+
+def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_path):
+    run = _cli("search", "--task", "glue/sst2", "--model", str(bert_dir), "--space", "quick",
+               "--trials", "3", "--epochs", "1", "--max-steps", "3", "--batch-size", "8",
+               "--train-samples", "48", "--eval-samples", "24", "--max-length", "64",
+               "--study", "e2e", "--storage", store_url, "--seed", "1")
+    assert run.returncode == 0, run.stderr[-3000:]
+    progress = [ln for ln in run.stdout.splitlines() if ln.startswith("[")]
+    assert [ln.split("]")[0] for ln in progress] == ["[1/3", "[2/3", "[3/3"], run.stdout
+    assert "Pareto front of e2e" in run.stdout
+
+    trials = _cli("trials", "--study", "e2e", "--storage", store_url, "-f", "json")
+    assert trials.returncode == 0, trials.stderr
+    rows = json.loads(trials.stdout)
+    assert len(rows) == 3
+    assert sorted(r["number"] for r in rows) == [0, 1, 2]
+    done = [r for r in rows if r["status"] == "completed"]
+    assert done, rows
+    for r in done:
+        assert r["trainable_params"] > 0 and r["peak_memory_bytes"] > 0
+        assert 0 <= r["accuracy"] <= 1
+
+    front = _cli("front", "--study", "e2e", "--storage", store_url, "-f", "json")
+    assert front.returncode == 0, front.stderr
+    front_rows = json.loads(front.stdout)
+    assert 1 <= len(front_rows) <= len(done)
+    assert {r["number"] for r in front_rows} <= {r["number"] for r in done}
+
+    as_csv = _cli("front", "--study", "e2e", "--storage", store_url, "-f", "csv")
+    assert len(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == len(front_rows)
+    table = _cli("trials", "--study", "e2e", "--storage", store_url)
+    assert table.returncode == 0 and "completed" in table.stdout
+    studies = _cli("studies", "--storage", store_url, "-f", "json")
+    (study,) = [s for s in json.loads(studies.stdout) if s["name"] == "e2e"]
+    assert study["status"] == "finished"
+
+    again = _cli("search", "--task", "glue/sst2", "--model", str(bert_dir), "--study", "e2e",
+                 "--storage", store_url, "--trials", "1")
+    assert again.returncode == 2 and "already exists" in again.stderr

@@ -1,0 +1,317 @@
+"""Every method on a tiny random T5 and a tiny random BERT, against analytic counts.
+
+One parametrised table (``CASES``) drives apply → forward → backward → one AdamW step, and
+checks the trainable count against a formula computed from the config alone.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from autopeft.errors import AutopeftError, MethodNotApplicable
+from autopeft.methods import ModelInfo, count_parameters, get_method, list_methods
+from autopeft.testing import tiny_batch, tiny_bert, tiny_t5
+
+CONFIGS = Path(__file__).resolve().parents[3] / "shared" / "models" / "configs"
+GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
+
+
+# ---------------------------------------------------------------- analytic counts from config
+def linear_shapes(cfg, group: str) -> list[tuple[int, int]]:
+    """(in_features, out_features) of every Linear a group covers, from the config alone."""
+    if cfg.model_type == "t5":
+        h, inner, f = cfg.d_model, cfg.num_heads * cfg.d_kv, cfg.d_ff
+        n_attn = cfg.num_layers + 2 * cfg.num_decoder_layers  # decoder: self + cross
+        n_ffn = cfg.num_layers + cfg.num_decoder_layers
+        gated = 2 if cfg.is_gated_act else 1
+        shapes = {
+            "q": [(h, inner)] * n_attn,
+            "k": [(h, inner)] * n_attn,
+            "v": [(h, inner)] * n_attn,
+            "o": [(inner, h)] * n_attn,
+            "ffn_in": [(h, f)] * (n_ffn * gated),
+            "ffn_out": [(f, h)] * n_ffn,
+        }
+    else:
+        h, i, n = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+        shapes = {g: [(h, h)] * n for g in ("q", "k", "v", "o")}
+        shapes |= {"ffn_in": [(h, i)] * n, "ffn_out": [(i, h)] * n}
+    return shapes[group]
+
+
+def head(cfg) -> int:
+    """The fresh classification head of an encoder; T5 trains text-to-text without one."""
+    return 0 if cfg.is_encoder_decoder else cfg.hidden_size * cfg.num_labels + cfg.num_labels
+
+
+def total_params(cfg) -> int:
+    """All parameters of the base model, tied embeddings once."""
+    if cfg.model_type == "t5":
+        h, inner, f, v = cfg.d_model, cfg.num_heads * cfg.d_kv, cfg.d_ff, cfg.vocab_size
+        ffn = h * f * (2 if cfg.is_gated_act else 1) + f * h
+        rel = cfg.relative_attention_num_buckets * cfg.num_heads  # block 0 of each stack
+        enc = cfg.num_layers * (4 * h * inner + 2 * h + ffn) + rel + h
+        dec = cfg.num_decoder_layers * (8 * h * inner + 3 * h + ffn) + rel + h
+        # transformers 5 always ties lm_head to the shared embedding for T5.
+        return v * h + enc + dec
+    h, i, n = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    emb = (cfg.vocab_size + cfg.max_position_embeddings + cfg.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
+    return emb + n * layer + (h * h + h) + head(cfg)
+
+
+def analytic_trainable(method: str, p: dict, cfg) -> int:
+    """The trainable count a method must produce, derived from the papers' definitions."""
+    seq2seq = cfg.is_encoder_decoder
+    h = cfg.d_model if seq2seq else cfg.hidden_size
+    if method == "full":
+        return total_params(cfg)
+    if method == "lora":
+        n = sum(
+            p["r"] * (i + o) + (o if p["use_dora"] else 0)
+            for g in p["target_modules"]
+            for i, o in linear_shapes(cfg, g)
+        )
+    elif method == "ia3":
+        ff = set(p["feedforward_modules"])
+        n = sum(i if g in ff else o for g in p["target_modules"] for i, o in linear_shapes(cfg, g))
+    elif method == "prompt_tuning":
+        n = p["num_virtual_tokens"] * h
+    elif method == "prefix_tuning":
+        # T5: the prefix feeds the decoder's self-attention only, num_heads * d_kv wide.
+        layers = cfg.num_decoder_layers if seq2seq else cfg.num_hidden_layers
+        kv = 2 * layers * (cfg.num_heads * cfg.d_kv if seq2seq else h)
+        if p["prefix_projection"]:
+            e = p["encoder_hidden_size"]
+            n = p["num_virtual_tokens"] * h + (h * e + e) + (e * kv + kv)
+        else:
+            n = p["num_virtual_tokens"] * kv
+    elif method == "ln_tuning":
+        # T5 RMS norms: weight only; 2 per encoder block, 3 per decoder block, 2 final norms.
+        # BERT: weight + bias; embeddings.LayerNorm and 2 per layer.
+        if seq2seq:
+            n = h * (2 * cfg.num_layers + 3 * cfg.num_decoder_layers + 2)
+        else:
+            n = 2 * h * (1 + 2 * cfg.num_hidden_layers)
+    elif method == "bitfit":
+        i = cfg.intermediate_size
+        # embeddings LN; per layer q,k,v,o + LN1 + intermediate + output + LN2; pooler.
+        n = h + cfg.num_hidden_layers * (4 * h + h + i + h + h) + h
+    else:
+        raise AssertionError(f"no analytic count for {method}")
+    return n + head(cfg)
+
+
+# ------------------------------------------------------------------------- the method table
+CASES = [
+    ("full", {}),
+    ("lora", {}),
+    ("lora", {"r": 2, "target_modules": list(GROUPS), "use_dora": True, "use_rslora": True}),
+    ("ia3", {}),
+    ("ia3", {"target_modules": ["q", "ffn_in"], "feedforward_modules": []}),
+    ("prefix_tuning", {}),
+    (
+        "prefix_tuning",
+        {"num_virtual_tokens": 4, "prefix_projection": True, "encoder_hidden_size": 16},
+    ),
+    ("prompt_tuning", {}),
+    ("prompt_tuning", {"num_virtual_tokens": 3}),
+    ("ln_tuning", {}),
+    ("bitfit", {}),
+]
+ARCHS = {"t5": tiny_t5, "bert": tiny_bert}
+NOT_APPLICABLE = {("t5", "bitfit")}
+
+
+def _id(case):
+    method, params = case
+    return method + ("" if not params else "-" + "-".join(f"{k}={v}" for k, v in params.items()))
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_method_trains_with_analytic_count(arch, case):
+    name, overrides = case
+    method = get_method(name)
+    model = ARCHS[arch]()
+    cfg, info = model.config, ModelInfo.from_config(model.config)
+    base = count_parameters(model)
+    assert base.total == total_params(cfg)
+
+    if (arch, name) in NOT_APPLICABLE:
+        assert method.check(model, info)
+        with pytest.raises(MethodNotApplicable, match="no bias parameters"):
+            method.build(model, overrides, info)
+        return
+
+    model = method.build(model, overrides, info)
+    count = count_parameters(model)
+    assert count.trainable == analytic_trainable(name, method.resolve_params(overrides), cfg)
+    # peft adds the adapter (and frozen copies of what it replaces); full/BitFit add nothing.
+    added = 0 if name in ("full", "bitfit") else count.trainable
+    assert count.total == base.total + added
+    if not info.is_seq2seq:
+        head_params = [
+            n for n, p in model.named_parameters() if "classifier" in n and p.requires_grad
+        ]
+        assert head_params, "the classification head must train under every method"
+
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss = model(**tiny_batch(cfg)).loss
+    assert math.isfinite(loss.item())
+    loss.backward()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    # Every trainable parameter is in the graph: no dead parameters counted as trainable.
+    assert all(p.grad is not None for p in trainable.values())
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    torch.optim.AdamW(trainable.values(), lr=1e-2, weight_decay=0.0).step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= set(trainable)
+
+
+# ------------------------------------------------------------------------------- registry
+EXPECTED_PARAMS = {
+    "full": {},
+    "lora": {
+        "r",
+        "lora_alpha",
+        "lora_dropout",
+        "target_modules",
+        "layers",
+        "use_dora",
+        "use_rslora",
+    },
+    "ia3": {"target_modules", "feedforward_modules", "layers"},
+    "prefix_tuning": {"num_virtual_tokens", "prefix_projection", "encoder_hidden_size"},
+    "prompt_tuning": {"num_virtual_tokens"},
+    "ln_tuning": {"layers"},
+    "bitfit": {},
+}
+
+
+def test_registry_lists_every_method_with_its_params():
+    methods = {m.name: m for m in list_methods()}
+    assert set(methods) == set(EXPECTED_PARAMS)
+    for name, m in methods.items():
+        assert set(m.params) == set(EXPECTED_PARAMS[name]), name
+        low, high = m.lr_range
+        assert 0 < low < high, name
+    assert get_method("lora").params["target_modules"] == ["q", "v"]
+    assert get_method("full").lr_range == (1e-5, 1e-4)
+
+
+def test_unknown_method_and_param_are_errors():
+    with pytest.raises(AutopeftError, match="known methods: bitfit"):
+        get_method("houlsby")
+    model = tiny_t5()
+    with pytest.raises(AutopeftError, match="'rank'.*parameters are: .*lora_alpha"):
+        get_method("lora").build(model, {"rank": 4}, ModelInfo.from_config(model.config))
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("lora", {"r": 0}, "r must be a positive integer"),
+        ("lora", {"lora_dropout": 1.5}, "lora_dropout"),
+        ("lora", {"use_dora": "yes"}, "use_dora must be true or false"),
+        ("lora", {"target_modules": []}, "target_modules must be a non-empty list"),
+        ("lora", {"target_modules": ["qq"]}, "'qq' matches no Linear"),
+        ("lora", {"layers": "5-9"}, "out of range"),
+        ("ia3", {"feedforward_modules": ["ffn_in"]}, "must also be in target_modules"),
+        ("prompt_tuning", {"num_virtual_tokens": 0}, "num_virtual_tokens"),
+        ("ln_tuning", {"layers": "middle"}, "not understood"),
+    ],
+)
+def test_bad_param_values_are_errors(name, params, message):
+    model = tiny_bert()
+    with pytest.raises(AutopeftError, match=message):
+        get_method(name).build(model, params, ModelInfo.from_config(model.config))
+
+
+# ------------------------------------------------------------------- layers really restrict
+def _layers_of(model, marker: str) -> set[tuple[str, int]]:
+    """(stack, layer index) of every parameter whose name contains ``marker``."""
+    found = set()
+    for n, _ in model.named_parameters():
+        if marker in n:
+            parts = n.split(".")
+            for stack in ("encoder", "decoder"):
+                if stack in parts:
+                    j = parts.index(stack)
+                    found.add(
+                        (stack, int(parts[j + 2]))
+                        if parts[j + 1] in ("block", "layer")
+                        else (stack, -1)
+                    )
+    return found
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize(
+    "name, params, marker",
+    [
+        ("lora", {"layers": [1]}, "lora_A"),
+        ("ia3", {"layers": "0-0"}, "ia3_l"),
+        ("ln_tuning", {"layers": "upper_half"}, "ln_tuning_layers"),
+    ],
+)
+def test_layers_restrict_placement(arch, name, params, marker):
+    model = ARCHS[arch]()
+    info = ModelInfo.from_config(model.config)
+    model = get_method(name).build(model, params, info)
+    want = 0 if params["layers"] == "0-0" else 1
+    stacks = {"encoder", "decoder"} if info.is_seq2seq else {"encoder"}
+    assert _layers_of(model, marker) == {(s, want) for s in stacks}
+
+
+# ---------------------------------------------------------------------------- peft quirks
+def test_prefix_tuning_t5_feeds_decoder_only_and_fits_uneven_shapes():
+    # peft's defaults take the encoder depth and d_model; both break when they differ from
+    # the decoder depth and num_heads * d_kv. Ours follow the decoder.
+    model = tiny_t5(num_decoder_layers=3, d_kv=16)
+    cfg = model.config
+    model = get_method("prefix_tuning").build(
+        model, {"num_virtual_tokens": 2}, ModelInfo.from_config(cfg)
+    )
+    assert count_parameters(model).trainable == 2 * 2 * 3 * 4 * 16
+    seen = []
+    model.get_base_model().encoder.register_forward_hook(lambda m, i, o: seen.append(o[0].detach()))
+    batch = tiny_batch(cfg)
+    first = model(**batch).loss
+    with torch.no_grad():
+        model.prompt_encoder["default"].embedding.weight.add_(1.0)
+    second = model(**batch).loss
+    assert torch.equal(seen[0], seen[1]), "the T5 encoder must not see the prefix"
+    assert not torch.equal(first, second), "the decoder must see the prefix"
+
+
+def test_import_is_light():
+    code = (
+        "import sys, autopeft.methods as m; m.list_methods(); "
+        "import autopeft.methods.placement, autopeft.methods.counting; "
+        "bad = [x for x in ('torch', 'peft', 'transformers') if x in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------ numbers `estimate` must match
+@pytest.mark.skipif(not (CONFIGS / "t5-large").is_dir(), reason="../shared model configs absent")
+@pytest.mark.parametrize("name, trainable", [("lora", 2_359_296), ("ia3", 344_064)])
+def test_t5_large_on_meta(name, trainable):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config.from_pretrained(CONFIGS / "t5-large")
+    with torch.device("meta"):
+        model = T5ForConditionalGeneration(config)
+    assert count_parameters(model).total == 737_668_096
+    model = get_method(name).build(model, None, ModelInfo.from_config(config))
+    count = count_parameters(model)
+    assert count.trainable == trainable == analytic_trainable(name, get_method(name).params, config)
+    assert count.total == 737_668_096 + trainable

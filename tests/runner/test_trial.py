@@ -1,0 +1,103 @@
+"""run_trial end to end on tiny random models saved as local folders (no Ray)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from autopeft.runner.config import TrialConfig
+from autopeft.runner.trial import prepare_data, run_trial
+from autopeft.testing import tiny_model_dir
+
+pytestmark = pytest.mark.usefixtures("shared_data")
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return tiny_model_dir("bert", tmp_path_factory.mktemp("bert"))
+
+
+@pytest.fixture(scope="module")
+def t5_dir(tmp_path_factory):
+    return tiny_model_dir("t5", tmp_path_factory.mktemp("t5"))
+
+
+def _cfg(model, method="lora", **kw):
+    base = dict(task="glue/sst2", model=str(model), method=method, learning_rate=1e-3,
+                epochs=1, max_steps=4, batch_size=8, train_samples=48, eval_samples=24,
+                max_length=64, threads=1)
+    base.update(kw)
+    return TrialConfig(**base)
+
+
+@pytest.mark.parametrize("method", ["lora", "ia3", "bitfit", "full", "prompt_tuning"])
+def test_encoder_trial_completes(bert_dir, method):
+    res = run_trial(_cfg(bert_dir, method))
+    assert res.status == "completed", res.reason
+    assert 0.0 <= res.primary_metric <= 1.0
+    assert res.metrics["accuracy"] == res.primary_metric
+    assert 0 < res.trainable_params <= res.total_params
+    assert res.steps == 4
+    assert res.peak_memory_bytes > 0 and res.memory_kind.startswith("cpu_")
+    assert res.train_seconds > 0 and res.examples_per_second > 0
+
+
+@pytest.mark.parametrize("method", ["lora", "prefix_tuning", "ln_tuning"])
+def test_seq2seq_trial_generates_label_text(t5_dir, method):
+    res = run_trial(_cfg(t5_dir, method, task="glue/rte"))
+    assert res.status == "completed", res.reason
+    assert set(res.metrics) == {"accuracy"}
+    assert 0.0 <= res.primary_metric <= 1.0
+
+
+def test_bitfit_on_t5_is_not_applicable(t5_dir):
+    res = run_trial(_cfg(t5_dir, "bitfit", task="glue/rte"))
+    assert res.status == "not_applicable"
+    assert "bias" in res.reason
+
+
+def test_data_prepared_once_is_reused(bert_dir):
+    cfg = _cfg(bert_dir)
+    data = prepare_data(cfg)
+    assert len(data.train) == 48 and len(data.eval) == 24
+    a, b = run_trial(cfg, data), run_trial(cfg, data)
+    assert a.primary_metric == b.primary_metric  # same seed, same data: reproducible
+
+
+def test_max_steps_and_epochs_cap(bert_dir):
+    res = run_trial(_cfg(bert_dir, max_steps=None, epochs=0.5))
+    assert res.steps == math.ceil(48 / 8 * 0.5)
+
+
+def test_timeout_stops_training_and_still_evaluates(bert_dir):
+    res = run_trial(_cfg(bert_dir, max_steps=None, epochs=50, timeout=0.5))
+    assert res.status == "timeout"
+    assert res.primary_metric is not None and res.steps < 6 * 50
+    assert "timeout" in res.reason
+
+
+def test_divergence_is_reported(bert_dir):
+    res = run_trial(_cfg(bert_dir, "full", learning_rate=1e30))
+    assert res.status == "diverged", (res.status, res.reason)
+    assert "loss became" in res.reason
+
+
+def test_bad_method_param_fails_only_the_trial(bert_dir):
+    res = run_trial(_cfg(bert_dir, params={"rank": 4}))
+    assert res.status == "failed"
+    assert "rank" in res.reason
+
+
+def test_injected_oom_is_caught(bert_dir, monkeypatch):
+    import torch
+
+    import autopeft.runner.train as train_mod
+
+    def boom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_mod, "train", boom)
+    res = run_trial(_cfg(bert_dir))
+    assert res.status == "oom"
+    assert res.peak_memory_bytes is not None

@@ -1,0 +1,178 @@
+"""front/trials/studies output in every format, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from autopeft.report import (
+    front_trials,
+    pareto_trials,
+    render,
+    study_rows,
+    trial_rows,
+)
+from autopeft.store import Store
+
+OBJECTIVES = [
+    ("accuracy", "maximize"),
+    ("trainable_params", "minimize"),
+    ("peak_memory", "minimize"),
+]
+MiB = 2**20
+
+# number, method, status, accuracy, trainable params, peak memory (MiB)
+TRIALS = [
+    (0, "lora", "completed", 0.80, 300_000, 900),  # front: best accuracy
+    (1, "ia3", "completed", 0.74, 20_000, 850),  # front: fewest params
+    (2, "lora", "completed", 0.78, 300_000, 950),  # dominated by 0
+    (3, "full", "completed", 0.79, 22_000_000, 700),  # front: least memory
+    (4, "lora", "failed", None, 300_000, None),
+    (5, "prefix", "infeasible", 0.99, 10, 1),  # would dominate all, but not completed
+    (6, "lora", "oom", None, 600_000, 8000),
+    (7, "bitfit", "completed", 0.70, None, 800),  # an objective unknown: not ranked
+    (8, "ia3", "completed", 0.74, 20_000, 850),  # duplicate of 1: also on the front
+]
+
+
+@pytest.fixture
+def store(store_url):
+    with Store(store_url) as s:
+        s.create_study(
+            "demo",
+            task="rte",
+            model="minilm",
+            space_name="default",
+            space={},
+            budget={},
+            hardware={},
+            settings={},
+            objectives=OBJECTIVES,
+        )
+        for number, method, status, acc, params, mem in TRIALS:
+            s.add_trial(
+                "demo",
+                number=number,
+                method=method,
+                params={"r": 8, "targets": ["q", "v"]},
+                learning_rate=1e-3,
+                status=status,
+                reason=None if acc else f"{status} [x]",
+                primary_metric=acc,
+                metrics={"accuracy": acc, "f1": 0.5, "status": 1.0},
+                trainable_params=params,
+                total_params=22_700_000,
+                peak_memory_bytes=None if mem is None else mem * MiB,
+                memory_kind="cpu_peak_rss_delta",
+                train_seconds=12.0,
+                examples_per_second=50.0,
+                steps=40,
+            )
+        s.set_pareto("demo", [2, 5])  # stale flags: the front must not trust them
+        yield s
+
+
+def test_front_is_recomputed_from_completed_trials(store):
+    front = front_trials(store, "demo")
+    assert [t.number for t in front] == [0, 3, 1, 8]  # best accuracy first, ties by number
+    # Minimising the primary metric: trial 7 (0.70, 800 MiB) now wins, lowest first.
+    trials = store.trials("demo")
+    loss_like = pareto_trials(trials, [("loss", "minimize"), ("peak_memory", "minimize")])
+    assert [t.number for t in loss_like] == [7, 3]
+    # Objectives may be metrics too; a name no trial has leaves nothing to rank.
+    by_f1 = pareto_trials(trials, [("accuracy", "max"), ("f1", "max")])
+    assert [t.number for t in by_f1] == [0]
+    assert pareto_trials(trials, [("accuracy", "max"), ("nope", "min")]) == []
+    assert pareto_trials([], OBJECTIVES) == []
+
+
+def test_front_formats(store):
+    rows = trial_rows(front_trials(store, "demo"), detailed=False, primary="accuracy")
+    table = render(rows, "table", title="Pareto front of demo", width=200)
+    assert "Pareto front of demo" in table and "\x1b[" not in table
+    assert "900.0 MiB" in table and "r=8 targets=q,v" in table and "300,000" in table
+    assert "prefix" not in table and "bitfit" not in table
+    data = json.loads(render(rows, "json"))
+    assert [d["number"] for d in data] == [0, 3, 1, 8]
+    assert data[0]["params"] == {"r": 8, "targets": ["q", "v"]}
+    assert data[0]["peak_memory_bytes"] == 900 * MiB
+    assert isinstance(data[0]["trainable_params"], int)
+    assert data[0]["accuracy"] == 0.8 and data[0]["trainable_pct"] == pytest.approx(1.3215859)
+    assert list(data[0]) == rows.columns
+    parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))
+    assert [int(r["number"]) for r in parsed] == [0, 3, 1, 8]
+    assert int(parsed[0]["peak_memory_bytes"]) == 900 * MiB
+    assert json.loads(parsed[0]["params"]) == {"r": 8, "targets": ["q", "v"]}
+    assert parsed[0]["is_pareto"] == "false"
+
+
+def test_trials_formats(store):
+    trials = store.trials("demo")
+    short = trial_rows(trials, detailed=False, primary="accuracy")
+    assert short.columns[:7] == [
+        "number",
+        "method",
+        "params",
+        "learning_rate",
+        "status",
+        "reason",
+        "accuracy",
+    ]
+    assert "f1" not in short.columns and "started_at" not in short.columns
+    rows = trial_rows(trials, detailed=True, primary="accuracy")
+    assert {"f1", "metric_status", "total_params", "steps", "started_at"} <= set(rows.columns)
+    assert "accuracy" in rows.columns and rows.columns.count("accuracy") == 1
+    table = render(rows, "table", width=250)
+    assert "…" not in render(rows, "table", width=60)  # too narrow: wider, never truncated
+    assert "failed [x]" in table  # square brackets are text, not rich markup
+    data = json.loads(render(rows, "json"))
+    assert len(data) == len(TRIALS) and data[4]["status"] == "failed"
+    assert data[4]["accuracy"] is None and data[4]["peak_memory_bytes"] is None
+    assert [d["is_pareto"] for d in data if d["is_pareto"]] == [True, True]
+    assert data[7]["trainable_pct"] is None
+    lines = render(rows, "csv").splitlines()
+    assert lines[0].split(",") == rows.columns and len(lines) == 1 + len(TRIALS)
+
+
+def test_studies_formats(store):
+    store.create_study(
+        "empty",
+        task="sst2",
+        model="m",
+        space_name="s",
+        space={},
+        budget={},
+        hardware={},
+        settings={},
+        objectives=[("loss", "minimize")],
+    )
+    rows = study_rows(store.list_studies())
+    data = json.loads(render(rows, "json"))
+    assert [(d["name"], d["n_trials"], d["n_completed"], d["best_primary"]) for d in data] == [
+        ("demo", len(TRIALS), 6, 0.80),
+        ("empty", 0, 0, None),
+    ]
+    assert data[0]["objectives"][2] == ["peak_memory", "minimize"]
+    assert data[0]["created_at"].endswith("+00:00")
+    table = render(rows, "table", title="studies", width=200)
+    assert "max accuracy, min trainable_params, min peak_memory" in table
+    assert render(rows, "csv").splitlines()[0].startswith("name,status,task,model")
+
+
+def test_empty_results():
+    trials = trial_rows([], detailed=False, primary="accuracy")
+    assert render(trials, "table") == "no trials\n"
+    assert render(trials, "table", title="front").startswith("front: no trials")
+    assert json.loads(render(trials, "json")) == []
+    assert render(trials, "csv").strip().split(",") == trials.columns
+    assert render(study_rows([]), "table") == "no studies\n"
+    with pytest.raises(ValueError, match="unknown format"):
+        render(trials, "xml")
+
+
+def test_color_only_when_asked(store):
+    rows = trial_rows(front_trials(store, "demo"), detailed=False, primary="accuracy")
+    assert "\x1b[" in render(rows, "table", color=True, width=200)
