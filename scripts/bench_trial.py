@@ -67,7 +67,7 @@ def hand_loop(cfg, data, tokenizer) -> float:
     with torch.inference_mode():
         for idx in eval_batches(data.eval_lengths, cfg.batch_size * 2):
             pred = model(**collate([data.eval[i] for i in idx])).logits.argmax(-1).tolist()
-            correct += sum(int(p == data.eval_references[i]) for p, i in zip(pred, idx, strict=False))
+            correct += sum(p == data.eval_references[i] for p, i in zip(pred, idx, strict=True))
     return time.perf_counter() - start
 
 

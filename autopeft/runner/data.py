@@ -78,13 +78,13 @@ def tokenize_task(
             targets = tokenizer([label_text(spec, ex.label) for ex in examples])["input_ids"]
             max_target = max([max_target, *(len(t) for t in targets)])
             if split == "train":
-                for f, t in zip(feats, targets, strict=False):
+                for f, t in zip(feats, targets, strict=True):
                     f["labels"] = list(t)
         else:
             enc = _encoder_inputs(spec, examples, tokenizer, max_length)
             feats = _features(enc, len(examples))
             if split == "train":
-                for f, ex in zip(feats, examples, strict=False):
+                for f, ex in zip(feats, examples, strict=True):
                     f["labels"] = ex.label
         splits[split] = feats
     if not splits["train"] or not splits["eval"]:

@@ -142,7 +142,7 @@ def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, de
                         values = logits.squeeze(-1).tolist()
                     else:
                         values = logits.argmax(-1).tolist()
-            for i, v in zip(idx, values, strict=False):
+            for i, v in zip(idx, values, strict=True):
                 preds[i] = v
     model.train()
     return preds
