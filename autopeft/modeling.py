@@ -78,7 +78,8 @@ def resolve_model(name: str, *, trust_remote_code: bool = False) -> ModelRef:
     if p.is_dir():
         has_weights = any(p.glob("*.safetensors")) or any(p.glob("*.bin"))
     is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    return ModelRef(name, str(p) if p.is_dir() else name, config, is_seq2seq, has_weights)
+    path = str(p.resolve()) if p.is_dir() else name
+    return ModelRef(name, path, config, is_seq2seq, has_weights)
 
 
 def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:

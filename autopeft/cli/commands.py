@@ -26,6 +26,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         train_samples=args.train_samples, eval_samples=args.eval_samples,
         batch_size=args.batch_size, max_length=args.max_length, precision=args.precision,
         trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
+        resume=args.resume, scheduler=args.scheduler, eval_every=args.eval_every,
     )
     name = run_search(settings, say=_out)
     store = Store(args.storage)

@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="run a search and store every trial")
     s.add_argument("--task", required=True, help="e.g. glue/sst2, glue/rte, superglue/boolq")
     s.add_argument("--model", required=True, help="hub id or local folder (e.g. t5-large)")
-    s.add_argument("--study", help="study name (default: made up from task, model and time)")
+    s.add_argument("--study", help="study name (default: made up from task, model and time); "
+                                   "an existing study with the same settings is continued")
+    s.add_argument("--resume", action="store_true",
+                   help="continue --study after a crash or stop (it must exist)")
     s.add_argument("--space", default="default",
                    help="search space: a YAML file or a name in search_spaces/ (default)")
     s.add_argument("--trials", type=_positive_int, default=10, help="number of trials (10)")
@@ -75,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on the whole search's seconds")
     s.add_argument("--concurrency", type=_positive_int, default=1, help="trials at once (1)")
     s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    s.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
+                   help="asha: stop weak trials early on the primary metric (evaluates on dev "
+                        "every epoch or --eval-every steps)")
+    s.add_argument("--eval-every", type=_positive_int, metavar="STEPS",
+                   help="steps between dev evaluations with --scheduler asha (default: epoch)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--batch-size", type=_positive_int, default=16)
     s.add_argument("--max-length", type=_positive_int, default=256, help="input tokens (256)")

@@ -41,6 +41,9 @@ class SearchSettings:
     precision: str = "auto"
     trust_remote_code: bool = False
     cpus_per_trial: int | None = None
+    resume: bool = False
+    scheduler: str = "fifo"
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size", "max_length"):
@@ -94,7 +97,12 @@ def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
 
 
 def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None) -> str:
-    """Run a whole search; returns the study name. Raises AutopeftError on bad input."""
+    """Run (or continue) a search; returns the study name. Raises AutopeftError on bad input.
+
+    A study that exists already is continued when the task, model and space agree (the
+    same command run again, or ``--resume``); otherwise it is refused.
+    """
+    from autopeft.controller import resume
     from autopeft.modeling import load_tokenizer, resolve_model
     from autopeft.nvml import hardware_summary
     from autopeft.runner.data import tokenize_task
@@ -103,19 +111,26 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     from autopeft.tasks import get_task, load_task
 
     say = say or (lambda line: print(line, flush=True))
+    if settings.resume and not settings.study:
+        raise AutopeftError("--resume needs --study NAME (the study to continue)")
     spec = get_task(settings.task)
     space = load_space(settings.space)
     store = Store(settings.storage)
     name = settings.study or make_study_name(settings.task, settings.model)
-    if store.get_study(name) is not None:
-        raise AutopeftError(
-            f"study '{name}' already exists in {store.safe_url}; choose another --study name"
-        )
+    existing = store.get_study(name)
+    if settings.resume and existing is None:
+        raise AutopeftError(f"no study named '{name}' to resume in {store.safe_url}; "
+                            "`autopeft studies` lists them")
     ref = resolve_model(settings.model, trust_remote_code=settings.trust_remote_code)
-    space = _applicable_space(space, ref, spec, settings, say)
-    tokenizer = load_tokenizer(ref, trust_remote_code=settings.trust_remote_code)
     if not ref.has_weights:
-        raise AutopeftError(f"model folder '{settings.model}' holds a config only (no weights)")
+        raise AutopeftError(f"model folder '{settings.model}' holds a config only (no weights): "
+                            "use `autopeft estimate` for it, or give a folder with weights")
+    space = _applicable_space(space, ref, spec, settings, say)
+    if existing is not None:
+        resume.check_compatible(existing, task=spec.name, model=settings.model,
+                                model_path=ref.path, space=space.to_dict())
+        resume.check_not_running_elsewhere(existing)
+    tokenizer = load_tokenizer(ref, trust_remote_code=settings.trust_remote_code)
     t0 = time.perf_counter()
     task_data = load_task(spec, data_dir=settings.data_dir, train_samples=settings.train_samples,
                           eval_samples=settings.eval_samples, seed=settings.seed)
@@ -125,21 +140,37 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
     hardware = hardware_summary()
     resources = _resources(settings, hardware)
-    objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
-                  ("peak_memory_bytes", "minimize")]
-    store_settings = {k: v for k, v in asdict(settings).items()
-                      if k not in ("budget", "storage", "space")}
-    store_settings.update(resources=resources, data_source=data.source)
-    store.create_study(name, task=spec.name, model=settings.model, space_name=space.name,
-                       space=space.to_dict(), budget=settings.budget.to_dict(),
-                       hardware=hardware, settings=store_settings, objectives=objectives)
-    say(f"study {name} in {store.safe_url}: {settings.budget.trials} trials over "
-        f"{', '.join(space.methods)}; {resources} per trial")
+    if existing is None:
+        objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
+                      ("peak_memory_bytes", "minimize")]
+        store_settings = {k: v for k, v in asdict(settings).items()
+                          if k not in ("budget", "storage", "space", "resume")}
+        store_settings.update(resources=resources, data_source=data.source, model_path=ref.path,
+                              **resume.controller_identity())
+        store.create_study(name, task=spec.name, model=settings.model, space_name=space.name,
+                           space=space.to_dict(), budget=settings.budget.to_dict(),
+                           hardware=hardware, settings=store_settings, objectives=objectives)
+        remaining = settings.budget.trials
+        say(f"study {name} in {store.safe_url}: {remaining} trials over "
+            f"{', '.join(space.methods)}; {resources} per trial")
+    else:
+        store.update_study_settings(name, resume.controller_identity(), status="running")
+        rec = resume.recover(store, name, resume.optuna_study_name(name), space)
+        done = resume.finished_count(store, name)
+        remaining = settings.budget.trials - done
+        say(f"resuming study {name} in {store.safe_url}: {done} trials done"
+            + (f", {len(rec.interrupted)} interrupted (queued again: "
+               f"{', '.join(map(str, rec.interrupted))})" if rec.interrupted else "")
+            + (f", {len(rec.recovered)} recovered" if rec.recovered else "")
+            + f"; {max(remaining, 0)} to run")
+        if remaining <= 0:
+            store.set_study_status(name, "finished", finished=True)
+            return name
     try:
         from autopeft.controller.tuning import tune_study
 
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
-                   resources=resources, say=say)
+                   resources=resources, model_path=ref.path, num_samples=remaining, say=say)
     except KeyboardInterrupt:
         store.set_study_status(name, "interrupted", finished=True)
         raise

@@ -11,6 +11,22 @@ from typing import Any
 OBJECTIVE_KEYS = ("trainable_params", "peak_memory")
 
 
+ROW_FIELDS = (
+    "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
+    "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
+    "eval_seconds", "examples_per_second", "steps",
+)
+
+
+def trial_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The stored fields of a reported result (``Store.add_trial`` keyword arguments)."""
+    row = {k: result.get(k) for k in ROW_FIELDS}
+    row["params"] = row["params"] or {}
+    row["extra"] = {k: result.get(k) for k in ("device", "epochs_completed", "node_id",
+                                                "node_ip", "stopped_at_step") if k in result}
+    return row
+
+
 def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
     """Objective values for Optuna; empty unless the trial completed."""
     if result.get("status") != "completed":
@@ -22,9 +38,34 @@ def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
     }
 
 
+FAULT_ENV = "AUTOPEFT_FAULT_INJECT"
+
+
+def inject_fault(number: int) -> None:
+    """Fault injection for tests of the controller: ``AUTOPEFT_FAULT_INJECT="1:exit,3:oom"``.
+
+    ``exit`` kills the Ray worker process (a Ray-level failure), ``raise`` raises inside the
+    trial, ``oom`` raises torch's CUDA out-of-memory error, ``nan`` makes the loss diverge.
+    Unset (always, outside tests) it does nothing.
+    """
+    import os
+
+    plan = dict(item.split(":", 1) for item in os.environ.get(FAULT_ENV, "").split(",") if item)
+    fault = plan.get(str(number))
+    if fault == "exit":
+        os._exit(3)
+    if fault in ("raise", "oom", "nan"):
+        os.environ["AUTOPEFT_TRIAL_FAULT"] = fault
+
+
 def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, Any],
-              data: Any) -> None:
-    """Ray Tune entry point; ``base`` is the study's fixed TrialConfig fields."""
+              data: Any, intermediate: bool = False) -> None:
+    """Ray Tune entry point; ``base`` is the study's fixed TrialConfig fields.
+
+    With ``intermediate`` the trial also reports its dev metrics during training, for an
+    early-stopping scheduler (ASHA).
+    """
+    import ray
     from ray import tune
 
     from autopeft.controller.searcher import NUMBER_KEY
@@ -32,12 +73,20 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     from autopeft.runner.trial import run_trial
     from autopeft.space import decode_config, space_from_dict
 
+    inject_fault(int(config.get(NUMBER_KEY, -1)))
     sampled = decode_config(space_from_dict(space), {k: v for k, v in config.items()
                                                      if k != NUMBER_KEY})
     cfg = TrialConfig(**{**base, "method": sampled.method, "params": sampled.params,
                          "learning_rate": sampled.learning_rate})
-    result = run_trial(cfg, data).to_dict()
-    result.update(method=sampled.method, params=sampled.params,
-                  learning_rate=sampled.learning_rate)
-    result.update(objective_values(result, data.spec.primary_metric))
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
+             "params": sampled.params, "learning_rate": sampled.learning_rate}
+    primary = data.spec.primary_metric
+
+    def report(partial: dict[str, Any]) -> None:
+        tune.report({**partial, **where, primary: partial["primary_metric"],
+                     "stopped_at_step": partial["steps"]})
+
+    result = run_trial(cfg, data, report=report if intermediate else None).to_dict()
+    result.update(where)
+    result.update(objective_values(result, primary))
     tune.report(result)

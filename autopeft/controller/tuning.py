@@ -6,6 +6,7 @@ Ray decides where and when trials run; the Optuna searcher decides what they try
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -18,8 +19,9 @@ from ray import tune  # noqa: E402
 from ray.tune import Callback  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 
+from autopeft.controller.resume import optuna_study_name  # noqa: E402
 from autopeft.controller.searcher import NUMBER_KEY, make_sampler, make_searcher  # noqa: E402
-from autopeft.controller.trainable import trainable  # noqa: E402
+from autopeft.controller.trainable import trainable, trial_row  # noqa: E402
 
 
 def _short_params(params: dict[str, Any]) -> str:
@@ -53,9 +55,11 @@ def progress_line(done: int, total: int, number: int, row: dict[str, Any], prima
 class StoreCallback(Callback):
     """Stores every finished trial from the driver; the only writer to the database."""
 
-    def __init__(self, store_url: str, name: str, total: int, primary: str,
-                 say: Callable[[str], None]) -> None:
+    def __init__(self, store_url: str, name: str, total: int, primary: str, space: Any,
+                 say: Callable[[str], None], scheduler: str = "fifo") -> None:
         self.store_url, self.name, self.total, self.primary = store_url, name, total, primary
+        self.space = space
+        self.scheduler = scheduler
         self.say = say
         self.started: dict[str, datetime] = {}
         self.stored: set[str] = set()
@@ -84,20 +88,11 @@ class StoreCallback(Callback):
         if trial.trial_id in self.stored or NUMBER_KEY not in trial.config:
             return
         number = int(trial.config[NUMBER_KEY])
-        fields = {k: row.get(k) for k in (
-            "status", "reason", "primary_metric", "metrics", "trainable_params",
-            "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
-            "eval_seconds", "examples_per_second", "steps")}
-        self.db.add_trial(
-            self.name, number=number, method=row.get("method") or trial.config.get("method"),
-            params=row.get("params") or {}, learning_rate=row.get("learning_rate"),
-            started_at=self.started.get(trial.trial_id),
-            finished_at=datetime.now(timezone.utc),
-            extra={"ray_trial_id": trial.trial_id, "device": row.get("device"),
-                   "epochs_completed": row.get("epochs_completed"),
-                   "node_ip": (trial.last_result or {}).get("node_ip")},
-            **fields,
-        )
+        fields = trial_row(row)
+        fields["method"] = fields["method"] or trial.config.get("method")
+        fields["extra"].update(ray_trial_id=trial.trial_id)
+        self.db.add_trial(self.name, number=number, started_at=self.started.get(trial.trial_id),
+                          finished_at=datetime.now(timezone.utc), **fields)
         self.stored.add(trial.trial_id)
         self.done += 1
         self.say(progress_line(self.done, self.total, number, row, self.primary))
@@ -106,13 +101,30 @@ class StoreCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
+        if result.get("status") == "running":  # stopped by the scheduler after a report
+            result["status"] = "pruned"
+            result["reason"] = (
+                f"stopped early by the {self.scheduler} scheduler at step "
+                f"{result.get('stopped_at_step')} (epoch {result.get('epochs_completed')}) with "
+                f"{self.primary}={result.get('primary_metric')}"
+            )
         if "status" not in result:
-            result = {"status": "interrupted",
+            result = {**self._sampled(trial), "status": "interrupted",
                       "reason": "stopped before reporting (search time budget reached)"}
         self.store(trial, result)
 
+    def _sampled(self, trial: Any) -> dict[str, Any]:
+        from autopeft.space import decode_config
+
+        try:
+            cfg = decode_config(self.space, {k: v for k, v in trial.config.items()
+                                             if k != NUMBER_KEY})
+        except Exception:  # noqa: BLE001 - a row without params beats a lost row
+            return {}
+        return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store(trial, {"status": "failed",
+        self.store(trial, {**self._sampled(trial), "status": "failed",
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
 
 
@@ -126,7 +138,8 @@ def _error_line(trial: Any) -> str:
 
 
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
-               resources: dict[str, float], say: Callable[[str], None]) -> None:
+               resources: dict[str, float], model_path: str, num_samples: int,
+               say: Callable[[str], None]) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
     from autopeft.paths import autopeft_home
     from autopeft.space import define_by_run
@@ -137,26 +150,40 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     searcher = make_searcher(
         define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
         modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
-        storage_url=store.url, study_name=f"autopeft:{name}",
+        storage_url=store.url, study_name=optuna_study_name(name),
     )
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
     base = {
-        "task": data.spec.name, "model": settings.model, "epochs": budget.epochs,
+        # the resolved model path: trials run in Ray workers whose working folder differs
+        "task": data.spec.name, "model": model_path, "epochs": budget.epochs,
         "max_steps": budget.max_steps, "timeout": budget.trial_timeout,
         "batch_size": settings.batch_size, "max_length": settings.max_length,
         "seed": settings.seed, "precision": settings.precision,
+        "eval_every": settings.eval_every,
         "threads": int(resources["cpu"]), "trust_remote_code": settings.trust_remote_code,
     }
-    fn = tune.with_parameters(trainable, base=base, space=space.to_dict(), data=data)
-    callback = StoreCallback(store.url, name, budget.trials, primary, say)
+    fn = tune.with_parameters(trainable, base=base, space=space.to_dict(), data=data,
+                              intermediate=settings.scheduler == "asha")
+    callback = StoreCallback(store.url, name, num_samples, primary, space, say,
+                             scheduler=settings.scheduler)
+    scheduler = None
+    if settings.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        # one report per epoch (or eval_every steps) and a final one: max_t bounds both
+        checkpoints = max(2, math.ceil(budget.epochs) + 1)
+        scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
+                                  max_t=checkpoints, grace_period=1, reduction_factor=2)
     tuner = tune.Tuner(
         tune.with_resources(fn, resources),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=budget.trials,
-                                    time_budget_s=budget.time_budget, reuse_actors=False),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples,
+                                    time_budget_s=budget.time_budget, reuse_actors=False,
+                                    scheduler=scheduler),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(autopeft_home() / "ray_results"), verbose=0,
-            callbacks=[callback], log_to_file=True,
+            name=f"{name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,
+            storage_path=str(autopeft_home() / "ray_results"),
+            callbacks=[callback],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )

@@ -37,6 +37,8 @@ class TrialConfig:
         data_dir, train_samples, eval_samples: Task data location and subsampling, used
             when ``run_trial`` has to prepare the data itself.
         trust_remote_code: Allow model repositories with custom code.
+        eval_every: Steps between intermediate evaluations when ``run_trial`` is given a
+            ``report`` callback (early stopping); default once per epoch.
     """
 
     task: str
@@ -60,6 +62,7 @@ class TrialConfig:
     train_samples: int | None = None
     eval_samples: int | None = None
     trust_remote_code: bool = False
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,13 @@ def total_steps(n_train: int, cfg: TrialConfig) -> int:
 
 def train(
     model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any,
-    deadline: float | None = None,
+    deadline: float | None = None, checkpoint: Callable[[int, float], None] | None = None,
 ) -> TrainStats:
-    """Train until epochs, ``max_steps`` or the deadline (``time.monotonic()``) is reached."""
+    """Train until epochs, ``max_steps`` or the deadline (``time.monotonic()``) is reached.
+
+    ``checkpoint(step, epochs_done)`` is called every ``cfg.eval_every`` steps (default: at
+    each epoch end) before the last step; an early-stopping scheduler reports from there.
+    """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -101,6 +106,8 @@ def train(
                 stopped = "timeout"
             if stopped is not None or step >= n_steps:
                 break
+            if checkpoint is not None and step % (cfg.eval_every or per_epoch) == 0:
+                checkpoint(step, round(step / per_epoch, 4))
         epoch += 1
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -10,6 +10,7 @@ import gc
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from autopeft.errors import AutopeftError, MethodNotApplicable
@@ -66,8 +67,32 @@ def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
     return model, tokenizer, ref
 
 
-def run_trial(cfg: TrialConfig, data: PreparedData | None = None) -> TrialResult:
-    """Build, train within budget, evaluate; every failure becomes a status with a reason."""
+def _injected_fault(model: Any) -> None:
+    """Test-only faults set by the controller's ``inject_fault`` (never set otherwise)."""
+    import os
+
+    import torch
+
+    fault = os.environ.pop("AUTOPEFT_TRIAL_FAULT", None)
+    if fault == "raise":
+        raise RuntimeError("injected fault")
+    if fault == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory (injected). Tried to allocate 8 GiB")
+    if fault == "nan":
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.fill_(float("nan"))
+
+
+def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
+              report: Callable[[dict[str, Any]], None] | None = None) -> TrialResult:
+    """Build, train within budget, evaluate; every failure becomes a status with a reason.
+
+    With ``report``, the dev metrics are also evaluated every ``cfg.eval_every`` steps (or
+    epoch) and passed to ``report`` as a ``running`` result, so that a scheduler such as
+    ASHA can stop the trial early.
+    """
     import torch
 
     from autopeft.methods.counting import count_parameters
@@ -92,7 +117,21 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None) -> TrialResult
             count = count_parameters(model)
             result.trainable_params, result.total_params = count.trainable, count.total
             model.to(device)
-            stats = train(model, data, tokenizer, cfg, device, deadline)
+
+            def checkpoint(step: int, epochs: float) -> None:
+                metrics = compute_metrics(data.spec, predict(model, data, tokenizer, cfg, device),
+                                          data.eval_references)
+                partial = TrialResult(
+                    status="running", primary_metric=metrics[data.spec.primary_metric],
+                    metrics=metrics, trainable_params=count.trainable, total_params=count.total,
+                    peak_memory_bytes=meter.read(), memory_kind=meter.kind, steps=step,
+                    epochs_completed=epochs, device=str(device),
+                )
+                report(partial.to_dict())
+
+            _injected_fault(model)
+            stats = train(model, data, tokenizer, cfg, device, deadline,
+                          checkpoint if report else None)
             result.train_seconds = stats.seconds
             result.steps, result.epochs_completed = stats.steps, stats.epochs_completed
             result.examples_per_second = stats.examples / max(stats.seconds, 1e-9)
@@ -130,7 +169,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None) -> TrialResult
         if meter.kind:
             result.peak_memory_bytes = meter.peak_bytes or meter.read()
             result.memory_kind = meter.kind
-        del model
+        model = None  # drop the last reference before gc
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -15,9 +15,9 @@ from autopeft.testing import tiny_model_dir
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]
 
 
-def _cli(*args, env=None, timeout=600):
+def _cli(*args, env=None, timeout=600, cwd=None):
     return subprocess.run([sys.executable, "-m", "autopeft.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,11 @@ def bert_dir(tmp_path_factory):
 
 
 def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_path):
-    run = _cli("search", "--task", "glue/sst2", "--model", str(bert_dir), "--space", "quick",
+    # a relative model path: trials run in Ray workers with another working folder
+    run = _cli("search", "--task", "glue/sst2", "--model", f"./{bert_dir.name}", "--space", "quick",
                "--trials", "3", "--epochs", "1", "--max-steps", "3", "--batch-size", "8",
                "--train-samples", "48", "--eval-samples", "24", "--max-length", "64",
-               "--study", "e2e", "--storage", store_url, "--seed", "1")
+               "--study", "e2e", "--storage", store_url, "--seed", "1", cwd=bert_dir.parent)
     assert run.returncode == 0, run.stderr[-3000:]
     progress = [ln for ln in run.stdout.splitlines() if ln.startswith("[")]
     assert [ln.split("]")[0] for ln in progress] == ["[1/3", "[2/3", "[3/3"], run.stdout
@@ -60,6 +61,6 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     (study,) = [s for s in json.loads(studies.stdout) if s["name"] == "e2e"]
     assert study["status"] == "finished"
 
-    again = _cli("search", "--task", "glue/sst2", "--model", str(bert_dir), "--study", "e2e",
+    again = _cli("search", "--task", "glue/rte", "--model", str(bert_dir), "--study", "e2e",
                  "--storage", store_url, "--trials", "1")
-    assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.returncode == 2 and "cannot be continued" in again.stderr, again.stderr

@@ -101,3 +101,12 @@ def test_injected_oom_is_caught(bert_dir, monkeypatch):
     res = run_trial(_cfg(bert_dir))
     assert res.status == "oom"
     assert res.peak_memory_bytes is not None
+
+
+def test_intermediate_reports_for_early_stopping(bert_dir):
+    seen = []
+    res = run_trial(_cfg(bert_dir, max_steps=None, epochs=3, eval_every=2), report=seen.append)
+    assert res.status == "completed"
+    assert [r["steps"] for r in seen] == [2, 4, 6, 8, 10, 12, 14, 16]  # 18 steps, not the last
+    assert all(r["status"] == "running" and r["primary_metric"] is not None for r in seen)
+    assert all(r["trainable_params"] == res.trainable_params for r in seen)

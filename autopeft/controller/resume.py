@@ -1,0 +1,124 @@
+"""Continuing a study: compatibility checks and recovery after the controller died.
+
+Our rows are written by the driver when a trial ends, and Optuna's study lives in the same
+database. After a crash (``kill -9`` included) the Optuna study can hold trials that were
+RUNNING (never finished) or finished without our row (the driver died between Optuna's
+``tell`` and our write). On resume, running trials become ``interrupted`` rows and their
+configurations are queued again; finished ones get their row back from the result the
+searcher kept as an Optuna user attribute.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from autopeft.errors import AutopeftError
+
+RESULT_ATTR = "autopeft_result"
+FINISHED = ("completed", "failed", "timeout", "not_applicable", "infeasible", "oom", "diverged",
+            "pruned")
+
+
+@dataclass
+class Recovery:
+    interrupted: list[int]
+    recovered: list[int]
+
+
+def optuna_study_name(name: str) -> str:
+    """The Optuna study behind our study ``name`` (same database)."""
+    return f"autopeft:{name}"
+
+
+def controller_identity() -> dict[str, Any]:
+    return {"controller_host": socket.gethostname(), "controller_pid": os.getpid()}
+
+
+def _space_key(space: dict) -> dict:
+    return {k: v for k, v in space.items() if k != "source"}
+
+
+def check_compatible(study: Any, *, task: str, model: str, model_path: str, space: dict) -> None:
+    """Refuse to mix a study with a run of other task, model or search space."""
+    stored_path = (study.settings or {}).get("model_path")
+    same_model = stored_path == model_path if stored_path else study.model == model
+    problems = []
+    if study.task != task:
+        problems.append(f"task {study.task} (asked: {task})")
+    if not same_model:
+        problems.append(f"model {study.model} (asked: {model})")
+    if _space_key(study.space) != _space_key(space):
+        problems.append(f"search space '{study.space_name}' (asked: '{space.get('name')}' "
+                        "with other contents)")
+    if problems:
+        raise AutopeftError(
+            f"study '{study.name}' was run with {'; '.join(problems)}: it cannot be continued "
+            "with other settings; choose another --study name"
+        )
+
+
+def check_not_running_elsewhere(study: Any) -> None:
+    """Refuse to resume a study whose controller is still alive on this host."""
+    if study.status != "running":
+        return
+    settings = study.settings or {}
+    pid, host = settings.get("controller_pid"), settings.get("controller_host")
+    if host == socket.gethostname() and pid and pid != os.getpid():
+        import psutil
+
+        if psutil.pid_exists(int(pid)):
+            raise AutopeftError(
+                f"study '{study.name}' is being run by process {pid} on this host; wait for it "
+                f"or stop it before resuming"
+            )
+
+
+def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recovery:
+    """Reconcile the Optuna study with our rows after an interrupted run."""
+    import json
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from autopeft.space import decode_config
+
+    storage = optuna.storages.RDBStorage(store.url)
+    try:
+        study = optuna.load_study(study_name=optuna_study_name, storage=storage)
+    except KeyError:  # the controller died before Optuna's study was created
+        return Recovery([], [])
+    stored = {t.number for t in store.trials(name)}
+    out = Recovery([], [])
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number in stored:
+            continue
+        if trial.state == TrialState.RUNNING:
+            try:
+                cfg = decode_config(space, trial.params)
+                method, params, lr = cfg.method, cfg.params, cfg.learning_rate
+            except AutopeftError:  # killed while the config was being sampled
+                method, params, lr = trial.params.get("method", "?"), {}, None
+            store.add_trial(
+                name, number=trial.number, method=method, params=params, learning_rate=lr,
+                status="interrupted",
+                reason="the search controller stopped while this trial ran; its "
+                       "configuration was queued to run again",
+                started_at=trial.datetime_start,
+            )
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            if trial.params:
+                study.enqueue_trial(trial.params, skip_if_exists=False)
+            out.interrupted.append(trial.number)
+        elif trial.state.is_finished() and RESULT_ATTR in trial.user_attrs:
+            row = json.loads(trial.user_attrs[RESULT_ATTR])
+            store.add_trial(name, number=trial.number, **row)
+            out.recovered.append(trial.number)
+    return out
+
+
+def finished_count(store: Any, name: str) -> int:
+    """Trials that used up budget: every stored trial except interrupted ones."""
+    return sum(1 for t in store.trials(name) if t.status in FINISHED)
