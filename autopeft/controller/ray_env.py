@@ -36,6 +36,28 @@ def default_temp_dir() -> str:
     return str(path)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when a ``host:port`` cluster address does not answer."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address:  # ray resolves these itself
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise AutopeftError(
+            f"bad --ray-address '{address}': expected HOST:PORT of the head's GCS (e.g. "
+            "10.0.0.5:6380), 'auto', or ray://HOST:PORT"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise AutopeftError(
+            f"cannot reach the Ray cluster at '{address}' ({exc.strerror or exc}); check "
+            "`ray status --address ...` on the head, or drop --ray-address to run locally"
+        ) from None
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None,
              num_gpus: int | None = None, temp_dir: str | None = None) -> Any:
     """Join ``address`` or start a private local Ray; returns the ``ray`` module."""
@@ -51,6 +73,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None,
         "logging_level": "ERROR",
     }
     if address:
+        _check_reachable(address)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
