@@ -3,12 +3,14 @@
 * CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` — the peak of
   bytes held by tensors (weights, grads, optimizer state, activations), summed over the
   visible devices. Reported as ``cuda_max_allocated``.
-* CPU: the growth of the process's resident set during the trial: the kernel's high-water mark
-  (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set at the start.
-  It counts every byte the trial made resident (tensors, allocator slack, Python objects), so
-  it is an honest upper bound of tensor memory, not a tensor-exact count. Reported as
-  ``cpu_peak_rss_delta``. Where ``clear_refs`` cannot be written (non-Linux, restricted
-  /proc), a 10 ms sampling thread of the RSS is used instead (``cpu_sampled_rss_delta``).
+* CPU: the model's weights and buffers, counted exactly (``base_bytes``), plus the growth of
+  the process's resident set while it trains and evaluates: the kernel's high-water mark
+  (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set when the meter
+  starts (after the model was loaded). The growth counts every byte training made resident
+  (grads, optimizer state, activations, allocator slack), so it is an honest upper bound of
+  tensor memory rather than a tensor-exact count. Reported as ``cpu_weights_plus_rss_growth``.
+  Where ``clear_refs`` cannot be written (non-Linux, restricted /proc), a 10 ms sampling
+  thread of the RSS is used instead (``cpu_weights_plus_sampled_rss_growth``).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _reset_hwm() -> bool:
 class PeakMemory:
     """Context manager: ``with PeakMemory(device) as pm: ...; pm.peak_bytes, pm.kind``."""
 
-    def __init__(self, device: Any) -> None:
+    def __init__(self, device: Any, base_bytes: int = 0) -> None:
         self.device = device
+        self.base_bytes = base_bytes  # CPU: bytes already resident that count (weights)
         self.peak_bytes: int = 0
         self.kind: str = ""
         self._baseline = 0
@@ -73,9 +76,9 @@ class PeakMemory:
             return self
         self._baseline = _rss_bytes()
         if _reset_hwm():
-            self.kind = "cpu_peak_rss_delta"
+            self.kind = "cpu_weights_plus_rss_growth"
         else:
-            self.kind = "cpu_sampled_rss_delta"
+            self.kind = "cpu_weights_plus_sampled_rss_growth"
             self._sampled_peak = self._baseline
             self._sampler = threading.Thread(target=self._sample, daemon=True)
             self._sampler.start()
@@ -91,13 +94,27 @@ class PeakMemory:
             import torch
 
             return sum(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
-        if self.kind == "cpu_peak_rss_delta":
+        if self.kind == "cpu_weights_plus_rss_growth":
             hwm = _read_status_kib("VmHWM") or _rss_bytes()
-            return max(0, hwm - self._baseline)
-        return max(0, max(self._sampled_peak, _rss_bytes()) - self._baseline)
+            return self.base_bytes + max(0, hwm - self._baseline)
+        peak = max(self._sampled_peak, _rss_bytes())
+        return self.base_bytes + max(0, peak - self._baseline)
 
     def __exit__(self, *exc: object) -> None:
         self.peak_bytes = self.read()
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join(timeout=1)
+
+
+def tensor_bytes(model: Any) -> int:
+    """Bytes of a model's parameters and buffers, each storage counted once (tied weights)."""
+    seen: set[int] = set()
+    total = 0
+    for t in [*model.parameters(), *model.buffers()]:
+        key = t.untyped_storage().data_ptr() if t.device.type != "meta" else id(t)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += t.numel() * t.element_size()
+    return total

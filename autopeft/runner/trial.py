@@ -16,7 +16,7 @@ from typing import Any
 from autopeft.errors import AutopeftError, MethodNotApplicable
 from autopeft.runner.config import TrialConfig, TrialResult
 from autopeft.runner.data import PreparedData, tokenize_task
-from autopeft.runner.memory import PeakMemory
+from autopeft.runner.memory import PeakMemory, tensor_bytes
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,13 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     try:
         if data is None:
             data = prepare_data(cfg)
+        model, tokenizer, _ = build_trial_model(cfg, data.spec)
+        count = count_parameters(model)
+        result.trainable_params, result.total_params = count.trainable, count.total
+        # On CPU the meter counts the weights exactly and the resident-set growth from here
+        # on (grads, optimizer state, activations), so loading and imports do not blur it.
+        meter.base_bytes = tensor_bytes(model)
         with meter:
-            model, tokenizer, _ = build_trial_model(cfg, data.spec)
-            count = count_parameters(model)
-            result.trainable_params, result.total_params = count.trainable, count.total
             model.to(device)
 
             def checkpoint(step: int, epochs: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autopeft.runner.memory import PeakMemory
+from autopeft.runner.memory import PeakMemory, tensor_bytes
 
 
 def test_cpu_peak_sees_a_large_temporary_allocation():
@@ -11,8 +11,20 @@ def test_cpu_peak_sees_a_large_temporary_allocation():
     with PeakMemory(torch.device("cpu")) as pm:
         x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
         del x
-    assert pm.kind in {"cpu_peak_rss_delta", "cpu_sampled_rss_delta"}
+    assert pm.kind in {"cpu_weights_plus_rss_growth", "cpu_weights_plus_sampled_rss_growth"}
     assert pm.peak_bytes >= 60 * 2**20
+
+
+def test_cpu_peak_adds_exact_weight_bytes():
+    import torch
+
+    model = torch.nn.Linear(100, 10)
+    model.extra = torch.nn.Linear(100, 10)
+    model.extra.weight = model.weight  # tied: counted once
+    assert tensor_bytes(model) == (100 * 10 + 10 + 10) * 4
+    with PeakMemory(torch.device("cpu"), base_bytes=tensor_bytes(model)) as pm:
+        pass
+    assert pm.peak_bytes >= tensor_bytes(model)
 
 
 def test_cuda_branch_reads_max_allocated(monkeypatch):
