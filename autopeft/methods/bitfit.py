@@ -1,13 +1,16 @@
 """BitFit (Ben Zaken et al., 2022): only bias terms train (plus an encoder's head).
 
-Every parameter named ``bias`` trains, as in the paper's code: attention, FFN, LayerNorm and
-pooler biases. T5 has no bias anywhere (bias-free Linear layers, RMS norms), so BitFit does
-not apply to it: :func:`_check` says so and the search leaves BitFit out for T5.
+Every module with a bias trains it, as in the paper's code: attention, FFN, LayerNorm and
+pooler biases; the count is the number of bias entries. T5 has no bias anywhere (bias-free
+Linear layers, RMS norms), so BitFit does not apply to it: :func:`_check` says so and the
+search leaves BitFit out for T5.
 
-Why not a peft tuner: peft has no BitFit, and a custom tuner would wrap every Linear and norm
-only to hold a trainable copy of a bias the model already owns; the training maths is the
-same as flipping ``requires_grad``. Freezing keeps the model a plain transformers model
-(saved with ``save_pretrained``). Revisit if BitFit must be combined with peft adapters.
+peft has no BitFit, so it runs on our peft tuner (:mod:`autopeft.methods._tuners.bitfit`,
+peft type ``AUTOPEFT_BITFIT``): each biased module gets a zero-initialised bias delta, which
+trains exactly like the bias itself while the base model stays frozen. That makes BitFit save
+as a peft adapter (``adapter_config.json`` + ``adapter_model.safetensors`` with the deltas and
+the head) and load with ``PeftModel.from_pretrained`` like every other method. As with LN
+tuning, ``total`` counts the frozen biases and the trained deltas.
 """
 
 from __future__ import annotations
@@ -18,13 +21,20 @@ from autopeft.methods import _peft
 from autopeft.methods.base import Method, ModelInfo, register_method
 
 
-def _is_bias(name: str) -> bool:
-    return name.rsplit(".", 1)[-1] == "bias"
+def biased_modules(model: Any) -> list[str]:
+    """Names of the modules that own a bias parameter, the classification head excluded."""
+    import torch
+
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "bias", None), torch.nn.Parameter)
+        and not any(part in _peft.HEAD_NAMES for part in name.split("."))
+    ]
 
 
 def _check(model: Any, info: ModelInfo) -> str | None:
-    head = {name for name, _ in _peft.head_parameters(model)}
-    if not any(_is_bias(n) and n not in head for n, _ in model.named_parameters()):
+    if not biased_modules(model):
         return (
             f"this {info.model_type} model has no bias parameters to train "
             "(T5 uses bias-free Linear layers and RMS norms)"
@@ -33,18 +43,17 @@ def _check(model: Any, info: ModelInfo) -> str | None:
 
 
 def _apply(model: Any, params: dict, info: ModelInfo) -> Any:
-    head = {name for name, _ in _peft.head_parameters(model)}
-    for name, p in model.named_parameters():
-        p.requires_grad_(_is_bias(name) or name in head)
-    if not info.is_seq2seq:
-        _peft.ensure_head_trainable(model)
-    return model
+    from autopeft.methods._tuners import BitFitConfig, register
+
+    register()
+    config = BitFitConfig(task_type=_peft.task_type(info), target_modules=biased_modules(model))
+    return _peft.wrap(model, config, info)
 
 
 METHOD = register_method(
     Method(
         name="bitfit",
-        description="BitFit: only bias terms (and a classification head) train",
+        description="BitFit: only bias terms (and a classification head) train (own tuner)",
         params={},
         apply=_apply,
         check=_check,

@@ -1,11 +1,12 @@
-"""Where a method goes: module groups and layer ranges resolved to exact module names.
+"""Where a method goes: module groups and layer specs resolved to exact module names.
 
 Methods speak of architecture-neutral *groups* — ``q``, ``k``, ``v``, ``o`` (attention
-projections), ``ffn_in`` and ``ffn_out`` (the feed-forward projections) — and of *layers*
-(``"all"``, ``"upper_half"``, ``"lower_half"``, ``"A-B"`` or a list of indices). This module
-turns both into the full names from ``model.named_modules()`` of the modules to target, so that
-peft receives an exact list and never suffix-matches something unintended (BERT's FFN output
-``layer.N.output.dense`` versus the attention output ``layer.N.attention.output.dense``).
+projections), ``ffn_in`` and ``ffn_out`` (the feed-forward projections) — of *blocks* —
+``attn`` (a whole attention module, where prefixes go) and ``ffn`` (a whole feed-forward block,
+where parallel adapters go) — and of *layers*. This module turns them into the full names from
+``model.named_modules()``, so that peft receives an exact list and never suffix-matches
+something unintended (BERT's FFN output ``layer.N.output.dense`` versus the attention output
+``layer.N.attention.output.dense``).
 
 Per architecture family:
 
@@ -18,12 +19,29 @@ v        ``SelfAttention.v``, ``EncDecAttention.v`` ``attention.self.value``
 o        ``SelfAttention.o``, ``EncDecAttention.o`` ``attention.output.dense``
 ffn_in   ``DenseReluDense.wi`` (``wi_0``, ``wi_1``)  ``intermediate.dense``
 ffn_out  ``DenseReluDense.wo``                      ``output.dense`` (the FFN one only)
+attn     ``SelfAttention``, ``EncDecAttention``     ``attention.self``
+ffn      ``DenseReluDense``                         ``output`` (sees the FFN input as its
+                                                    residual ``input_tensor``)
 ======== ======================================== ======================================
 
+**Qualifiers** narrow a group or block (never a raw name): ``enc.`` / ``dec.`` pick the encoder
+or decoder stack of a seq2seq model, and ``self.`` / ``cross.`` pick self- or cross-attention
+for ``q, k, v, o, attn``, in that order: ``enc.q``, ``self.o``, ``dec.cross.attn``. A
+qualified group that matches nothing (``dec.q`` on BERT) is an error that names it.
+
 A name that is not a group is taken as a raw module name inside a layer (``"wi"``,
-``"query"``, ``"SelfAttention.q"``): it matches modules whose path inside the layer equals it
-or ends with ``"." + name``. Layers count per stack: the T5 encoder has ``num_layers``, the
-decoder ``num_decoder_layers``, so ``"upper_half"`` means the upper half of each stack.
+``"query"``, ``"SelfAttention.q"``): it matches Linear modules whose path inside the layer
+equals it or ends with ``"." + name``.
+
+**Layers** count per stack (the T5 encoder has ``num_layers``, the decoder
+``num_decoder_layers``): ``"all"``, ``"upper_half"``, ``"lower_half"``, ``"A-B"`` (inclusive,
+0-based), a list of indices, or a per-layer mask ``"mask:BITS"`` (AutoPEFT's layer
+selection): bit ``i`` says whether layer ``i`` carries the method. The mask's length must equal
+the stack depth, or divide it, in which case each bit covers ``depth / len`` consecutive layers
+(``"mask:101"`` on 12 layers selects 0-3 and 8-11) — so one mask string fits models of several
+depths and stays a model-independent categorical choice for the search. A seq2seq model
+applies one mask to each stack, or ``"mask:ENC/DEC"`` gives one per stack. A mask that fits
+no depth, or selects no layer of a stack, is an error that names it.
 """
 
 from __future__ import annotations
@@ -36,7 +54,13 @@ from autopeft.errors import AutopeftError
 from autopeft.methods.base import ModelInfo
 
 GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
-LAYER_SPECS = '"all", "upper_half", "lower_half", "A-B" (inclusive, 0-based) or a list of ints'
+BLOCKS = ("attn", "ffn")
+STACKS = {"enc": "encoder", "dec": "decoder"}
+ATTENTION_KINDS = ("self", "cross")
+LAYER_SPECS = (
+    '"all", "upper_half", "lower_half", "A-B" (inclusive, 0-based), a list of ints or '
+    '"mask:BITS" (one 0/1 per layer, or per equal group of layers)'
+)
 
 # A module inside a transformer layer: <prefix.>(encoder|decoder).(block|layer).<i>.<path>.
 # This covers T5 (encoder.block.i) and the BERT family (bert.encoder.layer.i).
@@ -44,25 +68,34 @@ _LAYER_RE = re.compile(
     r"(?:^|\.)(?P<stack>encoder|decoder)\.(?:block|layer)\.(?P<idx>\d+)\.(?P<path>.+)$"
 )
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_MASK_RE = re.compile(r"^mask:([01]+)$")
+_CROSS_RE = re.compile(r"(?:^|\.)(?:EncDecAttention|crossattention)(?:\.|$)")
+_ATTENTION_GROUPS = ("q", "k", "v", "o", "attn")
 
-_ATTN = r"layer\.\d+\.(?:SelfAttention|EncDecAttention)\."
+_ATTN = r"layer\.\d+\.(?:SelfAttention|EncDecAttention)"
 _GROUP_PATTERNS: dict[str, dict[str, re.Pattern[str]]] = {
     "t5": {
-        "q": re.compile(_ATTN + "q"),
-        "k": re.compile(_ATTN + "k"),
-        "v": re.compile(_ATTN + "v"),
-        "o": re.compile(_ATTN + "o"),
+        "q": re.compile(_ATTN + r"\.q"),
+        "k": re.compile(_ATTN + r"\.k"),
+        "v": re.compile(_ATTN + r"\.v"),
+        "o": re.compile(_ATTN + r"\.o"),
         "ffn_in": re.compile(r"layer\.\d+\.DenseReluDense\.wi(?:_0|_1)?"),
         "ffn_out": re.compile(r"layer\.\d+\.DenseReluDense\.wo"),
+        "attn": re.compile(_ATTN),
+        "ffn": re.compile(r"layer\.\d+\.DenseReluDense"),
     },
     "bert": {
-        "q": re.compile(r"attention\.self\.query"),
-        "k": re.compile(r"attention\.self\.key"),
-        "v": re.compile(r"attention\.self\.value"),
-        "o": re.compile(r"attention\.output\.dense"),
+        "q": re.compile(r"(?:cross)?attention\.self\.query"),
+        "k": re.compile(r"(?:cross)?attention\.self\.key"),
+        "v": re.compile(r"(?:cross)?attention\.self\.value"),
+        "o": re.compile(r"(?:cross)?attention\.output\.dense"),
         "ffn_in": re.compile(r"intermediate\.dense"),
         # Matched against the whole path inside the layer, so attention.output.dense is excluded.
         "ffn_out": re.compile(r"output\.dense"),
+        "attn": re.compile(r"(?:cross)?attention\.self"),
+        # BertOutput: dense + dropout + LayerNorm(h + input_tensor), where input_tensor is the
+        # FFN input (the attention output): the one module that sees both ends of the FFN.
+        "ffn": re.compile(r"output"),
     },
 }
 _FAMILIES = {
@@ -82,12 +115,47 @@ def family(model_type: str) -> str | None:
     return _FAMILIES.get(model_type)
 
 
+def parse_group(name: str) -> tuple[str | None, str | None, str] | None:
+    """``(stack, attention kind, group)`` of a possibly qualified group, or None for raw names.
+
+    ``"dec.cross.q"`` gives ``("decoder", "cross", "q")``; ``"ffn_out"`` gives
+    ``(None, None, "ffn_out")``; ``"query"`` (not a group) gives None.
+
+    Raises:
+        AutopeftError: ``self.``/``cross.`` qualifies a group that is not an attention one.
+    """
+    parts = name.split(".")
+    if parts[-1] not in GROUPS + BLOCKS:
+        return None
+    quals = parts[:-1]
+    stack = STACKS[quals.pop(0)] if quals and quals[0] in STACKS else None
+    kind = quals.pop(0) if quals and quals[0] in ATTENTION_KINDS else None
+    if quals:
+        return None  # e.g. "DenseReluDense.wo"-like raw paths that end in a group name
+    if kind and parts[-1] not in _ATTENTION_GROUPS:
+        raise AutopeftError(
+            f"module group '{name}': '{kind}.' qualifies attention groups only "
+            f"({', '.join(_ATTENTION_GROUPS)})"
+        )
+    return stack, kind, parts[-1]
+
+
+def _mask_indices(spec: str, bits: str, n: int) -> list[int]:
+    if n % len(bits):
+        raise AutopeftError(
+            f"layers '{spec}' has {len(bits)} bits, which does not fit a stack of {n} layers "
+            f"(use {n} bits, or a number of bits that divides {n})"
+        )
+    per = n // len(bits)
+    return [i for i in range(n) if bits[i // per] == "1"]
+
+
 def layer_indices(spec: Any, n: int) -> list[int]:
     """The sorted layer indices that ``spec`` selects in a stack of ``n`` layers.
 
     Args:
-        spec: ``"all"``, ``"upper_half"``, ``"lower_half"``, ``"A-B"`` (inclusive, 0-based) or
-            a list of ints.
+        spec: ``"all"``, ``"upper_half"``, ``"lower_half"``, ``"A-B"`` (inclusive, 0-based),
+            a list of ints, or ``"mask:BITS"`` (see the module docstring).
         n: Number of layers in the stack.
 
     Raises:
@@ -107,6 +175,13 @@ def layer_indices(spec: Any, n: int) -> list[int]:
                     f"layers '{spec}' is out of range for a stack of {n} layers (0-{n - 1})"
                 )
             chosen = list(range(lo, hi + 1))
+        elif m := _MASK_RE.match(spec):
+            chosen = _mask_indices(spec, m.group(1), n)
+        elif spec.startswith("mask:") and "/" in spec:
+            raise AutopeftError(
+                f"layers '{spec}' gives one mask per stack (encoder/decoder), but this model "
+                "has a single stack; give one mask"
+            )
         else:
             raise AutopeftError(f"layers '{spec}' is not understood; use {LAYER_SPECS}")
     elif isinstance(spec, Sequence) and all(
@@ -125,8 +200,19 @@ def layer_indices(spec: Any, n: int) -> list[int]:
     return chosen
 
 
-def _stack_sizes(info: ModelInfo) -> dict[str, int]:
-    return {"encoder": info.num_layers, "decoder": info.num_decoder_layers}
+def allowed_layers(info: ModelInfo, layers: Any) -> dict[str, set[int]]:
+    """Per stack (``encoder``, ``decoder``), the layer indices that ``layers`` selects."""
+    sizes = {"encoder": info.num_layers, "decoder": info.num_decoder_layers}
+    specs = dict.fromkeys(sizes, layers)
+    if isinstance(layers, str) and layers.startswith("mask:") and "/" in layers:
+        parts = layers[len("mask:"):].split("/")
+        if info.num_decoder_layers > 0:
+            if len(parts) != 2:
+                raise AutopeftError(
+                    f"layers '{layers}' must be 'mask:ENC/DEC' (one mask per stack)"
+                )
+            specs = {"encoder": "mask:" + parts[0], "decoder": "mask:" + parts[1]}
+    return {s: set(layer_indices(specs[s], n)) for s, n in sizes.items() if n > 0}
 
 
 def _in_layer(name: str) -> tuple[str, int, str] | None:
@@ -134,9 +220,82 @@ def _in_layer(name: str) -> tuple[str, int, str] | None:
     return (m["stack"], int(m["idx"]), m["path"]) if m else None
 
 
-def _allowed(info: ModelInfo, layers: Any) -> dict[str, set[int]]:
-    sizes = _stack_sizes(info)
-    return {s: set(layer_indices(layers, n)) for s, n in sizes.items() if n > 0}
+def _attention_kind(path: str) -> str:
+    return "cross" if _CROSS_RE.search(path) else "self"
+
+
+def attention_location(name: str) -> str:
+    """``encoder``, ``decoder`` or ``cross``: where an attention module (by full name) sits.
+
+    Prefix tuning keeps one prefix encoder per location, as Li & Liang (2021) and AdapterHub do.
+    """
+    where = _in_layer(name)
+    if where is None:
+        raise AutopeftError(f"{name} is not a module inside a transformer layer")
+    return "cross" if _attention_kind(where[2]) == "cross" else where[0]
+
+
+def _resolve(model: Any, info: ModelInfo, groups: Any, layers: Any, blocks: bool) -> list[str]:
+    import torch
+
+    if isinstance(groups, str):
+        groups = [groups]
+    valid = BLOCKS if blocks else GROUPS
+    if not groups:
+        raise AutopeftError("no module group given; valid groups: " + ", ".join(valid))
+    patterns = _GROUP_PATTERNS.get(family(info.model_type) or "", {})
+    candidates = []
+    for name, module in model.named_modules():
+        if blocks or isinstance(module, torch.nn.Linear):
+            where = _in_layer(name)
+            if where:
+                candidates.append((name, *where))
+
+    selected: set[str] = set()
+    for group in groups:
+        parsed = parse_group(group)
+        if parsed is not None and (parsed[2] in BLOCKS) != blocks:
+            kind = "block" if parsed[2] in BLOCKS else "Linear group"
+            raise AutopeftError(
+                f"module group '{group}' is a {kind}, not usable here; valid groups: "
+                f"{', '.join(valid)} (optionally qualified: enc., dec., self., cross.)"
+            )
+        if parsed is not None and parsed[2] in patterns:
+            stack, kind, base = parsed
+            hits = {
+                n for n, s, _, path in candidates
+                if patterns[base].fullmatch(path)
+                and (stack is None or s == stack)
+                and (kind is None or _attention_kind(path) == kind)
+            }
+        elif blocks:
+            hits = set()
+        else:
+            hits = {n for n, _, _, p in candidates if p == group or p.endswith("." + group)}
+        if not hits:
+            raw = sorted({path.rsplit(".", 1)[-1] for _, _, _, path in candidates})
+            known = ", ".join(g for g in valid if g in patterns) or (
+                f"none known for {info.model_type}"
+            )
+            what = "module" if blocks else "Linear layer"
+            extra = "" if blocks else f"; or a module name inside a layer: {', '.join(raw)}"
+            raise AutopeftError(
+                f"module group '{group}' matches no {what} of this {info.model_type} model; "
+                f"valid groups: {known}{extra}"
+            )
+        selected |= hits
+
+    allowed = allowed_layers(info, layers)
+    chosen = [
+        name
+        for name, stack, idx, _ in candidates
+        if name in selected and idx in allowed.get(stack, set())
+    ]
+    if not chosen:
+        raise AutopeftError(
+            f"layers {layers!r} leaves no module of groups {list(groups)} to target"
+        )
+    return chosen
 
 
 def resolve_modules(
@@ -147,7 +306,7 @@ def resolve_modules(
     Args:
         model: The (unwrapped) transformers model.
         info: ``ModelInfo.from_config(model.config)``.
-        groups: Group names (:data:`GROUPS`) or raw module names inside a layer.
+        groups: Groups (:data:`GROUPS`, optionally qualified) or raw module names inside a layer.
         layers: Layer spec, resolved per stack (see :func:`layer_indices`).
 
     Returns:
@@ -157,45 +316,17 @@ def resolve_modules(
         AutopeftError: A group matches no Linear module, or the layer spec is invalid or
             leaves nothing to target.
     """
-    import torch
+    return _resolve(model, info, groups, layers, blocks=False)
 
-    if isinstance(groups, str):
-        groups = [groups]
-    if not groups:
-        raise AutopeftError("no module group given; valid groups: " + ", ".join(GROUPS))
-    patterns = _GROUP_PATTERNS.get(family(info.model_type) or "", {})
-    linears = []
-    for name, module in model.named_modules():
-        where = _in_layer(name) if isinstance(module, torch.nn.Linear) else None
-        if where:
-            linears.append((name, *where))
 
-    selected: set[str] = set()
-    for group in groups:
-        if group in patterns:
-            hits = {n for n, _, _, path in linears if patterns[group].fullmatch(path)}
-        else:
-            hits = {n for n, _, _, path in linears if path == group or path.endswith("." + group)}
-        if not hits:
-            raw = sorted({path.rsplit(".", 1)[-1] for _, _, _, path in linears})
-            valid = ", ".join(patterns) if patterns else f"none known for {info.model_type}"
-            raise AutopeftError(
-                f"module group '{group}' matches no Linear layer of this {info.model_type} "
-                f"model; valid groups: {valid}; or a module name inside a layer: {', '.join(raw)}"
-            )
-        selected |= hits
+def resolve_blocks(
+    model: Any, info: ModelInfo, groups: Sequence[str], layers: Any = "all"
+) -> list[str]:
+    """Full names of the attention / FFN blocks (:data:`BLOCKS`, optionally qualified).
 
-    allowed = _allowed(info, layers)
-    chosen = [
-        name
-        for name, stack, idx, _ in linears
-        if name in selected and idx in allowed.get(stack, set())
-    ]
-    if not chosen:
-        raise AutopeftError(
-            f"layers {layers!r} leaves no module of groups {list(groups)} to target"
-        )
-    return chosen
+    Same contract as :func:`resolve_modules`, for ``attn`` and ``ffn`` instead of Linear groups.
+    """
+    return _resolve(model, info, groups, layers, blocks=True)
 
 
 def _is_norm(module: Any) -> bool:
@@ -218,7 +349,7 @@ def resolve_norms(model: Any, info: ModelInfo, layers: Any = "all") -> list[str]
     """
     norms = [name for name, module in model.named_modules() if name and _is_norm(module)]
     if layers != "all":
-        allowed = _allowed(info, layers)
+        allowed = allowed_layers(info, layers)
         norms = [n for n in norms if (w := _in_layer(n)) and w[1] in allowed.get(w[0], set())]
     if not norms:
         raise AutopeftError(

@@ -26,6 +26,9 @@ MODULE_GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 LAYER_WORDS = ("all", "upper_half", "lower_half")
 _GROUP_PARAMS = ("target_modules", "feedforward_modules")
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+# Per-layer masks (autopeft.methods.placement): one 0/1 per layer (or per equal group of
+# layers), optionally one mask per stack of a seq2seq model ("mask:ENC/DEC").
+_MASK_RE = re.compile(r"^mask:(?=[01]*1)[01]+(?:/(?=[01]*1)[01]+)?$")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$")
 
 
@@ -253,12 +256,12 @@ def _placement_problem(pname: str, spec: ParamSpec) -> str | None:
 def _layers_problem(v: Any) -> str | None:
     if isinstance(v, str):
         m = _RANGE_RE.match(v)
-        if v in LAYER_WORDS or (m and int(m.group(1)) <= int(m.group(2))):
+        if v in LAYER_WORDS or (m and int(m.group(1)) <= int(m.group(2))) or _MASK_RE.match(v):
             return None
     elif isinstance(v, list) and v:
         if all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v):
             return None
     return (
-        f"bad layers {v!r}: use {', '.join(LAYER_WORDS)}, 'A-B' (0-based, A <= B) or a "
-        f"non-empty list of layer indices"
+        f"bad layers {v!r}: use {', '.join(LAYER_WORDS)}, 'A-B' (0-based, A <= B), a "
+        f"non-empty list of layer indices or 'mask:BITS' (0/1 per layer, at least one 1)"
     )

@@ -66,6 +66,55 @@ def total_params(cfg) -> int:
     return emb + n * layer + (h * h + h) + head(cfg)
 
 
+def selected(spec, n: int) -> int:
+    """How many of ``n`` layers a spec keeps: ``all`` or a one-bit-per-layer mask."""
+    if spec == "all":
+        return n
+    assert spec.startswith("mask:") and len(spec) == 5 + n, spec
+    return spec[5:].count("1")
+
+
+def sites(cfg, group: str, layers="all") -> int:
+    """Modules of a placement group in the layers kept (T5 decoders hold two attentions)."""
+    if not cfg.is_encoder_decoder:
+        return selected(layers, cfg.num_hidden_layers)
+    enc, dec = selected(layers, cfg.num_layers), selected(layers, cfg.num_decoder_layers)
+    return {"self.o": enc + dec, "o": enc + 2 * dec, "ffn_out": enc + dec, "ffn": enc + dec,
+            "attn:encoder": enc, "attn:decoder": dec, "attn:cross": dec}[group]
+
+
+def adapter(d: int, m: int, phm: tuple[int, int] | None = None, gated: bool = False) -> int:
+    """One bottleneck adapter: down (d -> m) and up (m -> d) with biases, PHM-factored or not."""
+    n = 2 * phm[1] * (d + m) + m + d if phm else 2 * d * m + m + d
+    return n + (d + 1 if gated else 0)
+
+
+def prefix(cfg, length: int, width: int, layers="all", gated: bool = False) -> int:
+    """Prefix encoders of every location (flat, or an MLP of ``width``) plus gates per module."""
+    seq2seq = cfg.is_encoder_decoder
+    h = cfg.d_model if seq2seq else cfg.hidden_size
+    inner = cfg.num_heads * cfg.d_kv if seq2seq else h
+    locations = ("encoder", "decoder", "cross") if seq2seq else ("encoder",)
+    n = 0
+    for loc in locations:
+        kv = sites(cfg, "attn:" + loc, layers) * 2 * inner
+        n += length * h + width * h + width + kv * width + kv if width else length * kv
+        n += sites(cfg, "attn:" + loc, layers) * (h + 1) if gated else 0  # one gate per module
+    return n
+
+
+def factors(n: int) -> tuple[int, int]:
+    """The divisor pair of n closest to its square root, smaller first (LoKr's factoring)."""
+    m = max(i for i in range(1, math.isqrt(n) + 1) if n % i == 0)
+    return m, n // m
+
+
+def lokr(i: int, o: int, r: int) -> int:
+    """LoKr on an i -> o Linear: full W1 (a x c), W2 (b x d) low-rank when r < max(b, d) / 2."""
+    (a, b), (c, d) = factors(o), factors(i)
+    return a * c + (r * (b + d) if r < max(b, d) / 2 else b * d)
+
+
 def analytic_trainable(method: str, p: dict, cfg) -> int:
     """The trainable count a method must produce, derived from the papers' definitions."""
     seq2seq = cfg.is_encoder_decoder
@@ -78,6 +127,10 @@ def analytic_trainable(method: str, p: dict, cfg) -> int:
             for g in p["target_modules"]
             for i, o in linear_shapes(cfg, g)
         )
+    elif method == "lokr":
+        n = sum(lokr(i, o, p["r"]) for g in p["target_modules"] for i, o in linear_shapes(cfg, g))
+    elif method == "vera":
+        n = sum(p["r"] + o for g in p["target_modules"] for _, o in linear_shapes(cfg, g))
     elif method == "ia3":
         ff = set(p["feedforward_modules"])
         n = sum(i if g in ff else o for g in p["target_modules"] for i, o in linear_shapes(cfg, g))
@@ -103,6 +156,28 @@ def analytic_trainable(method: str, p: dict, cfg) -> int:
         i = cfg.intermediate_size
         # embeddings LN; per layer q,k,v,o + LN1 + intermediate + output + LN2; pooler.
         n = h + cfg.num_hidden_layers * (4 * h + h + i + h + h) + h
+    elif method in ("houlsby", "pfeiffer", "compacter", "compacter++"):
+        phm = (p["phm_dim"], p["phm_rank"]) if "phm_dim" in p else None
+        one = adapter(h, h // p["reduction_factor"], phm)
+        n = sum(sites(cfg, g, p["layers"]) for g in p["target_modules"]) * one
+        n += p["phm_dim"] ** 3 if phm else 0  # the shared rule matrices, once
+    elif method == "parallel":
+        n = sites(cfg, "ffn", p["layers"]) * adapter(h, h // p["reduction_factor"])
+    elif method == "mam":
+        n = sites(cfg, "ffn", p["layers"]) * adapter(h, h // p["reduction_factor"])
+        n += prefix(cfg, p["prefix_length"], p["mlp_width"], p["layers"])
+    elif method == "unipelt":
+        gate = sum(i + 1 for g in p["target_modules"] for i, _ in linear_shapes(cfg, g))
+        n = gate + sum(p["r"] * (i + o) for g in p["target_modules"]
+                       for i, o in linear_shapes(cfg, g))
+        n += sites(cfg, "ffn_out", p["layers"]) * adapter(h, h // p["reduction_factor"], None, True)
+        n += prefix(cfg, p["prefix_length"], p["mlp_width"], p["layers"], gated=True)
+    elif method == "autopeft":
+        # Each piece is left out when its size is 0 (adapter(h, 0) would still count biases).
+        serial, parallel, length = p["serial_dim"], p["parallel_dim"], p["prefix_length"]
+        n = sites(cfg, "ffn_out", p["layers"]) * adapter(h, serial) if serial else 0
+        n += sites(cfg, "ffn", p["layers"]) * adapter(h, parallel) if parallel else 0
+        n += prefix(cfg, length, p["mlp_width"], p["layers"]) if length else 0
     else:
         raise AssertionError(f"no analytic count for {method}")
     return n + head(cfg)
@@ -124,6 +199,22 @@ CASES = [
     ("prompt_tuning", {"num_virtual_tokens": 3}),
     ("ln_tuning", {}),
     ("bitfit", {}),
+    ("lokr", {}),
+    ("lokr", {"r": 2, "alpha": 4, "target_modules": list(GROUPS)}),
+    ("vera", {"r": 16}),
+    ("houlsby", {}),
+    ("houlsby", {"reduction_factor": 4, "layers": "mask:01"}),
+    ("pfeiffer", {}),
+    ("parallel", {}),
+    ("parallel", {"reduction_factor": 8, "scaling": 1.0, "layers": "mask:10"}),
+    ("compacter", {"reduction_factor": 4}),
+    ("compacter++", {"reduction_factor": 4, "phm_rank": 2}),
+    ("mam", {"prefix_length": 3, "mlp_width": 16}),
+    ("mam", {"mlp_width": 0, "layers": "mask:10"}),
+    ("unipelt", {"prefix_length": 2, "mlp_width": 8}),
+    ("autopeft", {"layers": "mask:11"}),
+    ("autopeft", {"serial_dim": 0, "prefix_length": 0, "layers": "mask:01"}),
+    ("autopeft", {"parallel_dim": 0, "serial_dim": 4, "mlp_width": 8}),
 ]
 ARCHS = {"t5": tiny_t5, "bert": tiny_bert}
 NOT_APPLICABLE = {("t5", "bitfit")}
@@ -153,8 +244,8 @@ def test_method_trains_with_analytic_count(arch, case):
     model = method.build(model, overrides, info)
     count = count_parameters(model)
     assert count.trainable == analytic_trainable(name, method.resolve_params(overrides), cfg)
-    # peft adds the adapter (and frozen copies of what it replaces); full/BitFit add nothing.
-    added = 0 if name in ("full", "bitfit") else count.trainable
+    # peft adds the adapter (and frozen copies of what it replaces); full adds nothing.
+    added = 0 if name == "full" else count.trainable
     assert count.total == base.total + added
     if not info.is_seq2seq:
         head_params = [
@@ -192,6 +283,17 @@ EXPECTED_PARAMS = {
     "prompt_tuning": {"num_virtual_tokens"},
     "ln_tuning": {"layers"},
     "bitfit": {},
+    "lokr": {"r", "alpha", "rank_dropout", "module_dropout", "target_modules", "layers"},
+    "vera": {"r", "vera_dropout", "target_modules", "layers"},
+    "houlsby": {"reduction_factor", "target_modules", "layers"},
+    "pfeiffer": {"reduction_factor", "target_modules", "layers"},
+    "parallel": {"reduction_factor", "scaling", "target_modules", "layers"},
+    "compacter": {"reduction_factor", "phm_dim", "phm_rank", "target_modules", "layers"},
+    "compacter++": {"reduction_factor", "phm_dim", "phm_rank", "target_modules", "layers"},
+    "mam": {"prefix_length", "mlp_width", "reduction_factor", "scaling", "layers"},
+    "unipelt": {"r", "lora_alpha", "target_modules", "prefix_length", "mlp_width",
+                "reduction_factor", "layers"},
+    "autopeft": {"serial_dim", "parallel_dim", "prefix_length", "mlp_width", "scaling", "layers"},
 }
 
 
@@ -207,8 +309,8 @@ def test_registry_lists_every_method_with_its_params():
 
 
 def test_unknown_method_and_param_are_errors():
-    with pytest.raises(AutopeftError, match="known methods: bitfit"):
-        get_method("houlsby")
+    with pytest.raises(AutopeftError, match="known methods: autopeft, bitfit"):
+        get_method("adapterdrop")
     model = tiny_t5()
     with pytest.raises(AutopeftError, match="'rank'.*parameters are: .*lora_alpha"):
         get_method("lora").build(model, {"rank": 4}, ModelInfo.from_config(model.config))
@@ -226,6 +328,20 @@ def test_unknown_method_and_param_are_errors():
         ("ia3", {"feedforward_modules": ["ffn_in"]}, "must also be in target_modules"),
         ("prompt_tuning", {"num_virtual_tokens": 0}, "num_virtual_tokens"),
         ("ln_tuning", {"layers": "middle"}, "not understood"),
+        ("lokr", {"r": 0}, "r must be a positive integer"),
+        ("vera", {"vera_dropout": 1.0}, "vera_dropout"),
+        ("houlsby", {"reduction_factor": 64}, "leaves no bottleneck for width 32"),
+        ("houlsby", {"target_modules": ["dec.o"]}, "'dec.o' matches no Linear"),
+        ("houlsby", {"target_modules": ["ffn"]}, "'ffn' is a block"),
+        ("pfeiffer", {"layers": "mask:101"}, "3 bits, which does not fit a stack of 2"),
+        ("parallel", {"target_modules": ["attn"]}, "parallel adapters go beside the FFN"),
+        ("parallel", {"scaling": 0}, "scaling must be a number > 0"),
+        ("compacter", {}, "phm_dim 4 must divide the model width 32 and the bottleneck 1"),
+        ("compacter", {"reduction_factor": 4, "phm_rank": 0}, "phm_rank"),
+        ("mam", {"prefix_length": 0}, "prefix_length must be a positive integer"),
+        ("mam", {"mlp_width": -1}, "mlp_width must be an integer >= 0"),
+        ("unipelt", {"target_modules": ["ffn_out"]}, "in both adapter_modules and lora_modules"),
+        ("autopeft", {"serial_dim": 0, "parallel_dim": 0, "prefix_length": 0}, "nothing"),
     ],
 )
 def test_bad_param_values_are_errors(name, params, message):
@@ -259,13 +375,23 @@ def _layers_of(model, marker: str) -> set[tuple[str, int]]:
         ("lora", {"layers": [1]}, "lora_A"),
         ("ia3", {"layers": "0-0"}, "ia3_l"),
         ("ln_tuning", {"layers": "upper_half"}, "ln_tuning_layers"),
+        ("lokr", {"layers": "mask:01"}, "lokr_w1"),
+        ("vera", {"layers": "0-0"}, "vera_lambda_b"),
+        ("houlsby", {"layers": "mask:01"}, "adapter_bottleneck"),
+        ("parallel", {"layers": "0-0"}, "adapter_bottleneck"),
+        ("compacter++", {"layers": [1], "reduction_factor": 4}, "adapter_bottleneck"),
+        ("mam", {"layers": "0-0", "mlp_width": 8}, "adapter_bottleneck"),
+        ("unipelt", {"layers": "mask:01", "mlp_width": 8}, "adapter_prefix_gate"),
+        ("unipelt", {"layers": [1], "mlp_width": 8}, "adapter_lora"),
+        ("autopeft", {"layers": "mask:10", "parallel_dim": 0, "prefix_length": 0},
+         "adapter_bottleneck"),
     ],
 )
 def test_layers_restrict_placement(arch, name, params, marker):
     model = ARCHS[arch]()
     info = ModelInfo.from_config(model.config)
     model = get_method(name).build(model, params, info)
-    want = 0 if params["layers"] == "0-0" else 1
+    want = 0 if params["layers"] in ("0-0", "mask:10") else 1
     stacks = {"encoder", "decoder"} if info.is_seq2seq else {"encoder"}
     assert _layers_of(model, marker) == {(s, want) for s in stacks}
 
@@ -303,7 +429,13 @@ def test_import_is_light():
 
 # ------------------------------------------------------------ numbers `estimate` must match
 @pytest.mark.skipif(not (CONFIGS / "t5-large").is_dir(), reason="../shared model configs absent")
-@pytest.mark.parametrize("name, trainable", [("lora", 2_359_296), ("ia3", 344_064)])
+@pytest.mark.parametrize(
+    "name, trainable",
+    [("lora", 2_359_296), ("ia3", 344_064), ("lokr", 221_184), ("vera", 184_320),
+     ("houlsby", 12_687_360), ("pfeiffer", 6_343_680), ("parallel", 50_405_376),
+     ("compacter", 304_192), ("compacter++", 152_128), ("mam", 171_069_792),
+     ("unipelt", 86_223_624), ("autopeft", 4_425_216)],
+)
 def test_t5_large_on_meta(name, trainable):
     from transformers import T5Config, T5ForConditionalGeneration
 
