@@ -110,9 +110,23 @@ def pareto_trials(
 
 
 def front_trials(store: Store, study_name: str) -> list[TrialRecord]:
-    """The Pareto front recomputed from the stored trials (``is_pareto`` is not trusted)."""
+    """The Pareto front recomputed from the stored trials (``is_pareto`` is not trusted).
+
+    The same trials, in the same order, as ``pareto_trials`` of the completed trials, but
+    only the objective values are read for all of them (fast on 100,000 trials).
+    """
+    from autopeft.store.query import Objective
+
     study = store.require_study(study_name)
-    return pareto_trials(store.trials(study_name, status="completed"), study.objectives)
+    objectives = list(study.objectives) or list(OBJECTIVES)
+    columns = set(TrialRecord.column_names())
+    # Read each value where objective_value reads it: the first objective is always
+    # primary_metric; others are a column (when not NULL), else a key of metrics.
+    sources = [Objective(objectives[0][1], column="primary_metric")]
+    for name, direction in objectives[1:]:
+        attr = ALIASES.get(name, name)
+        sources.append(Objective(direction, column=attr if attr in columns else None, metric=name))
+    return store.front(study_name, sources)
 
 
 def trial_rows(

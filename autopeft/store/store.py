@@ -7,11 +7,11 @@ session or an ORM object. ``Store(url)`` brings the schema to the newest Alembic
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -40,6 +40,9 @@ from autopeft.store.url import (
     short_reason,
     validate_url,
 )
+
+if TYPE_CHECKING:
+    from autopeft.store.query import Objective
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
@@ -269,6 +272,54 @@ class Store:
             )
         return out
 
+    def running_studies(self, *, exclude: str | None = None) -> list[StudyRecord]:
+        """Studies marked ``running`` whose search may still be writing, oldest first.
+
+        A study whose recorded controller (``settings`` ``controller_host`` and
+        ``controller_pid``) ran on this host and is gone was killed without cleaning up: it
+        is left out. Controllers on other hosts cannot be checked and count as alive.
+
+        Args:
+            exclude: A study name to leave out (the caller's own, when resuming).
+        """
+        import socket
+
+        import psutil
+
+        with self._read() as session:
+            rows = session.scalars(
+                select(StudyRow).where(StudyRow.status == "running").order_by(StudyRow.id)
+            ).all()
+            studies = [r.to_record() for r in rows if r.name != exclude]
+        host = socket.gethostname()
+
+        def alive(study: StudyRecord) -> bool:
+            pid = (study.settings or {}).get("controller_pid")
+            if (study.settings or {}).get("controller_host") != host or not pid:
+                return True
+            return psutil.pid_exists(int(pid))
+
+        return [s for s in studies if alive(s)]
+
+    def concurrency_warning(self, *, exclude: str | None = None) -> str | None:
+        """One line to show before a search starts writing, or None.
+
+        SQLite has one write lock per file: several searches on one file queue behind each
+        other (and behind every ``front`` reader's snapshot), so a second writer gets a
+        warning pointing to PostgreSQL. PostgreSQL never warns.
+        """
+        if self._engine.dialect.name != "sqlite":
+            return None
+        others = self.running_studies(exclude=exclude)
+        if not others:
+            return None
+        names = ", ".join(f"'{s.name}'" for s in others[:3]) + (", ..." if len(others) > 3 else "")
+        return (
+            f"SQLite store {self.safe_url} is used by running search(es) {names}: several "
+            "searches at once on one SQLite file wait for its single write lock; use "
+            "PostgreSQL (--storage postgresql://user@host/db) for concurrent searches"
+        )
+
     def set_study_status(self, name: str, status: str, *, finished: bool = False) -> None:
         """Set a study's status; ``finished=True`` also stamps ``finished_at`` (UTC now)."""
         if status not in STUDY_STATUSES:
@@ -279,6 +330,21 @@ class Store:
         with self._tx() as session:
             sid = self._study_id(session, name)
             session.execute(update(StudyRow).where(StudyRow.id == sid).values(**values))
+
+    def update_study_settings(self, name: str, changes: dict[str, Any],
+                              *, status: str | None = None) -> StudyRecord:
+        """Merge ``changes`` into a study's stored settings (and set ``status``) atomically."""
+        if status is not None and status not in STUDY_STATUSES:
+            raise AutopeftError(f"unknown study status {status!r}; one of {STUDY_STATUSES}")
+        with self._tx() as session:
+            sid = self._study_id(session, name)
+            row = session.get(StudyRow, sid)
+            row.settings = clean_json({**(row.settings or {}), **changes})
+            if status is not None:
+                row.status = status
+                row.finished_at = None
+            session.flush()
+            return row.to_record()
 
     def delete_study(self, name: str) -> None:
         """Delete a study and (by cascade) its trials."""
@@ -365,6 +431,18 @@ class Store:
                 query = query.where(TrialRow.status == status)
             rows = session.scalars(query.order_by(TrialRow.number)).all()
             return [r.to_record(study_name) for r in rows]
+
+    def front(self, study_name: str, objectives: Sequence[Objective]) -> list[TrialRecord]:
+        """The Pareto front recomputed from the study's completed trials, best first.
+
+        Reads only the objective values of all completed trials and full rows for the front
+        alone (:func:`autopeft.store.query.front_records`): fast on 100,000 trials.
+        """
+        from autopeft.store.query import front_records
+
+        with self._read() as session:
+            sid = self._study_id(session, study_name)
+            return front_records(session, sid, study_name, objectives)
 
     def set_pareto(self, study_name: str, numbers: Iterable[int]) -> None:
         """Mark exactly these trial numbers as the Pareto front (one transaction).
