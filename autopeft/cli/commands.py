@@ -27,6 +27,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, precision=args.precision,
         trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
         resume=args.resume, scheduler=args.scheduler, eval_every=args.eval_every,
+        save_adapters=args.save_adapters, save_full=args.save_full,
+        artifacts_dir=args.artifacts_dir,
     )
     name = run_search(settings, say=_out)
     store = Store(args.storage)
@@ -67,4 +69,32 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
     store = Store(args.storage)
     _out(render(study_rows(store.list_studies()), args.format, title="Studies"))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from autopeft.controller.submit import submit_search
+    from autopeft.errors import AutopeftError
+
+    argv = list(args.search_args)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    env = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise AutopeftError(f"--env takes KEY=VALUE, got '{item}'")
+        env[key] = value
+    submit_search(argv, address=args.address, storage=args.storage,
+                  working_dir=args.working_dir, wait=args.wait, env=env,
+                  timeout=args.timeout, say=_out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from autopeft.export import export_trial
+    from autopeft.store import Store
+
+    out = export_trial(Store(args.storage), args.study, args.trial, args.output)
+    _out(f"exported trial {args.trial} of {args.study} to {out}")
     return 0

@@ -96,6 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trust-remote-code", action="store_true")
     _add_common(s)
 
+    s.add_argument("--save-adapters", choices=("none", "front", "all"), default="front",
+                   help="keep trained adapters of front trials (default), all trials, or none")
+    s.add_argument("--save-full", action="store_true",
+                   help="also keep full fine-tuning trials (a whole model each)")
+    s.add_argument("--artifacts-dir", metavar="DIR",
+                   help="where adapters are kept (default: the per-user data folder; on a "
+                        "cluster, a folder every node shares)")
+
+    sb = sub.add_parser("submit", help="send a whole search to a Ray cluster as a Ray Job")
+    sb.add_argument("--address", help="the cluster's job server, e.g. http://HEAD:8265 "
+                                      "(default: $RAY_API_SERVER_ADDRESS)")
+    sb.add_argument("--working-dir", metavar="DIR", help="local folder shipped with the job")
+    sb.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment variable for the job (repeatable)")
+    sb.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    sb.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                    help="with --wait, stop following after this long (the job goes on)")
+    sb.add_argument("search_args", nargs=argparse.REMAINDER,
+                    help="the arguments of `autopeft search` (after --)")
+    _add_common(sb)
+
+    ex = sub.add_parser("export", help="write a trial's trained adapter in peft format")
+    ex.add_argument("--study", required=True)
+    ex.add_argument("--trial", type=int, required=True, help="trial number")
+    ex.add_argument("--output", required=True, metavar="DIR", help="a new or empty folder")
+    _add_common(ex)
+
     f = sub.add_parser("front", help="the Pareto front of a study")
     f.add_argument("--study", required=True)
     _add_format(f)

@@ -23,7 +23,8 @@ def trial_row(result: dict[str, Any]) -> dict[str, Any]:
     row = {k: result.get(k) for k in ROW_FIELDS}
     row["params"] = row["params"] or {}
     row["extra"] = {k: result.get(k) for k in ("device", "epochs_completed", "node_id",
-                                                "node_ip", "stopped_at_step") if k in result}
+                                                "node_ip", "stopped_at_step", "adapter_path")
+                    if result.get(k) is not None}
     return row
 
 
@@ -59,7 +60,7 @@ def inject_fault(number: int) -> None:
 
 
 def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, Any],
-              data: Any, intermediate: bool = False) -> None:
+              data: Any, intermediate: bool = False, artifacts: str | None = None) -> None:
     """Ray Tune entry point; ``base`` is the study's fixed TrialConfig fields.
 
     With ``intermediate`` the trial also reports its dev metrics during training, for an
@@ -73,11 +74,13 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     from autopeft.runner.trial import run_trial
     from autopeft.space import decode_config, space_from_dict
 
-    inject_fault(int(config.get(NUMBER_KEY, -1)))
+    number = int(config.get(NUMBER_KEY, -1))
+    inject_fault(number)
     sampled = decode_config(space_from_dict(space), {k: v for k, v in config.items()
                                                      if k != NUMBER_KEY})
+    save_dir = f"{artifacts}/trial-{number}" if artifacts else None
     cfg = TrialConfig(**{**base, "method": sampled.method, "params": sampled.params,
-                         "learning_rate": sampled.learning_rate})
+                         "learning_rate": sampled.learning_rate, "save_dir": save_dir})
     where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate}
     primary = data.spec.primary_metric

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from autopeft.controller.ray_env import init_ray, ray_environment
@@ -56,10 +57,12 @@ class StoreCallback(Callback):
     """Stores every finished trial from the driver; the only writer to the database."""
 
     def __init__(self, store_url: str, name: str, total: int, primary: str, space: Any,
-                 say: Callable[[str], None], scheduler: str = "fifo") -> None:
+                 say: Callable[[str], None], scheduler: str = "fifo",
+                 keep_front_only: bool = False) -> None:
         self.store_url, self.name, self.total, self.primary = store_url, name, total, primary
         self.space = space
         self.scheduler = scheduler
+        self.keep_front_only = keep_front_only
         self.say = say
         self.started: dict[str, datetime] = {}
         self.stored: set[str] = set()
@@ -97,7 +100,19 @@ class StoreCallback(Callback):
         self.done += 1
         self.say(progress_line(self.done, self.total, number, row, self.primary))
         if row.get("status") == "completed":
-            self.db.set_pareto(self.name, [t.number for t in front_trials(self.db, self.name)])
+            front = {t.number for t in front_trials(self.db, self.name)}
+            self.db.set_pareto(self.name, front)
+            if self.keep_front_only:
+                self._drop_adapters(front)
+
+    def _drop_adapters(self, front: set[int]) -> None:
+        """--save-adapters front: delete what trials that left the front had saved."""
+        import shutil
+
+        for t in self.db.trials(self.name, status="completed"):
+            path = (t.extra or {}).get("adapter_path")
+            if t.number not in front and path and Path(path).is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
@@ -139,7 +154,7 @@ def _error_line(trial: Any) -> str:
 
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
-               say: Callable[[str], None]) -> None:
+               artifacts: str, say: Callable[[str], None]) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
     from autopeft.paths import autopeft_home
     from autopeft.space import define_by_run
@@ -160,13 +175,17 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         "max_steps": budget.max_steps, "timeout": budget.trial_timeout,
         "batch_size": settings.batch_size, "max_length": settings.max_length,
         "seed": settings.seed, "precision": settings.precision,
-        "eval_every": settings.eval_every,
+        "eval_every": settings.eval_every, "save_full": settings.save_full,
         "threads": int(resources["cpu"]), "trust_remote_code": settings.trust_remote_code,
     }
-    fn = tune.with_parameters(trainable, base=base, space=space.to_dict(), data=data,
-                              intermediate=settings.scheduler == "asha")
+    fn = tune.with_parameters(
+        trainable, base=base, space=space.to_dict(), data=data,
+        intermediate=settings.scheduler == "asha",
+        artifacts=None if settings.save_adapters == "none" else artifacts,
+    )
     callback = StoreCallback(store.url, name, num_samples, primary, space, say,
-                             scheduler=settings.scheduler)
+                             scheduler=settings.scheduler,
+                             keep_front_only=settings.save_adapters == "front")
     scheduler = None
     if settings.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler

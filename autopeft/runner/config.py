@@ -39,6 +39,9 @@ class TrialConfig:
         trust_remote_code: Allow model repositories with custom code.
         eval_every: Steps between intermediate evaluations when ``run_trial`` is given a
             ``report`` callback (early stopping); default once per epoch.
+        save_dir: Where a completed trial saves what it trained (peft adapter files);
+            None saves nothing.
+        save_full: Also save full fine-tuning trials (a whole model each).
     """
 
     task: str
@@ -63,6 +66,8 @@ class TrialConfig:
     eval_samples: int | None = None
     trust_remote_code: bool = False
     eval_every: int | None = None
+    save_dir: str | None = None
+    save_full: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -100,6 +105,7 @@ class TrialResult:
     steps: int | None = None
     epochs_completed: float | None = None
     device: str | None = None
+    adapter_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -85,6 +85,15 @@ def _injected_fault(model: Any) -> None:
                     p.fill_(float("nan"))
 
 
+def _save(model: Any, cfg: TrialConfig, result: TrialResult) -> None:
+    """Save what a completed trial trained (full fine-tuning only with ``save_full``)."""
+    if not cfg.save_dir or (cfg.method == "full" and not cfg.save_full):
+        return
+    from autopeft.methods.saving import save_adapter
+
+    result.adapter_path = str(save_adapter(model, cfg.method, cfg.save_dir))
+
+
 def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
               report: Callable[[dict[str, Any]], None] | None = None) -> TrialResult:
     """Build, train within budget, evaluate; every failure becomes a status with a reason.
@@ -155,6 +164,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             )
         else:
             result.status = "completed"
+            _save(model, cfg, result)
     except MethodNotApplicable as exc:
         result.status, result.reason = "not_applicable", str(exc)
     except AutopeftError as exc:

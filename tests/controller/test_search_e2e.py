@@ -25,7 +25,9 @@ def bert_dir(tmp_path_factory):
     return tiny_model_dir("bert", tmp_path_factory.mktemp("bert"))
 
 
-def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_path):
+def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.setenv("AUTOPEFT_HOME", str(tmp_path / "home"))
     # a relative model path: trials run in Ray workers with another working folder
     run = _cli("search", "--task", "glue/sst2", "--model", f"./{bert_dir.name}", "--space", "quick",
                "--trials", "3", "--epochs", "1", "--max-steps", "3", "--batch-size", "8",
@@ -60,6 +62,26 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     studies = _cli("studies", "--storage", store_url, "-f", "json")
     (study,) = [s for s in json.loads(studies.stdout) if s["name"] == "e2e"]
     assert study["status"] == "finished"
+
+    # the front's adapters were kept: export one and load it back with peft
+    best = front_rows[0]["number"]
+    out = tmp_path / "export"
+    exp = _cli("export", "--study", "e2e", "--trial", str(best), "--output", str(out),
+               "--storage", store_url)
+    assert exp.returncode == 0, exp.stderr
+    assert (out / "adapter_config.json").is_file() and (out / "README.md").is_file()
+    card = (out / "README.md").read_text()
+    assert "glue/sst2" in card and "accuracy" in card
+    from autopeft.methods.saving import load_adapter
+    from autopeft.modeling import load_model, resolve_model
+
+    base = load_model(resolve_model(str(bert_dir)), num_labels=2)
+    assert load_adapter(base, out) is not None
+    off_front = sorted({r["number"] for r in done} - {r["number"] for r in front_rows})
+    if off_front:  # --save-adapters front (default) dropped the others
+        gone = _cli("export", "--study", "e2e", "--trial", str(off_front[0]), "--output",
+                    str(tmp_path / "x"), "--storage", store_url)
+        assert gone.returncode == 2 and "not on the Pareto front" in gone.stderr
 
     again = _cli("search", "--task", "glue/rte", "--model", str(bert_dir), "--study", "e2e",
                  "--storage", store_url, "--trials", "1")

@@ -110,3 +110,16 @@ def test_intermediate_reports_for_early_stopping(bert_dir):
     assert [r["steps"] for r in seen] == [2, 4, 6, 8, 10, 12, 14, 16]  # 18 steps, not the last
     assert all(r["status"] == "running" and r["primary_metric"] is not None for r in seen)
     assert all(r["trainable_params"] == res.trainable_params for r in seen)
+
+
+def test_completed_trial_saves_its_adapter(bert_dir, tmp_path):
+    from autopeft.methods.saving import load_adapter
+    from autopeft.testing import tiny_bert
+
+    res = run_trial(_cfg(bert_dir, "lora", save_dir=str(tmp_path / "a")))
+    assert res.status == "completed" and res.adapter_path == str(tmp_path / "a")
+    assert (tmp_path / "a" / "adapter_config.json").is_file()
+    assert (tmp_path / "a" / "adapter_model.safetensors").is_file()
+    full = run_trial(_cfg(bert_dir, "full", save_dir=str(tmp_path / "f")))
+    assert full.adapter_path is None and not (tmp_path / "f").exists()  # needs save_full
+    assert tiny_bert is not None and load_adapter is not None
