@@ -447,3 +447,17 @@ def test_t5_large_on_meta(name, trainable):
     count = count_parameters(model)
     assert count.trainable == trainable == analytic_trainable(name, get_method(name).params, config)
     assert count.total == 737_668_096 + trainable
+
+
+def test_bitfit_on_a_deeper_bert_where_peft_shortens_the_target_list():
+    """>= 20 targets: peft rewrites them into name suffixes; every bias must still train."""
+    from autopeft.methods import count_parameters, get_method
+    from autopeft.methods.base import ModelInfo
+    from autopeft.testing import tiny_bert
+
+    model = tiny_bert(num_hidden_layers=4)
+    biases = sum(p.numel() for n, p in model.named_parameters()
+                 if n.endswith("bias") and "classifier" not in n)
+    head = sum(p.numel() for n, p in model.named_parameters() if "classifier" in n)
+    built = get_method("bitfit").build(model, {}, ModelInfo.from_config(model.config))
+    assert count_parameters(built).trainable == biases + head

@@ -80,7 +80,12 @@ class BitFitModel(BaseTuner):
 
     @staticmethod
     def _check_target_module_exists(peft_config: BitFitConfig, key: str) -> bool:
-        return key in set(peft_config.target_modules or ())
+        # peft's matcher: with >= 20 targets peft rewrites the exact list into the minimal
+        # set of name suffixes that match the same modules (MiniLM has 6 layers x 7+ biased
+        # modules), so an exact-name test would then match nothing.
+        from peft.tuners.tuners_utils import check_target_module_exists
+
+        return bool(check_target_module_exists(peft_config, key))
 
     def _create_and_replace(self, peft_config: BitFitConfig, adapter_name: str,
                             target: nn.Module, target_name: str, parent: nn.Module,
