@@ -41,6 +41,9 @@ class SearchSettings:
     precision: str = "auto"
     trust_remote_code: bool = False
     cpus_per_trial: int | None = None
+    save_adapters: str = "front"
+    save_full: bool = False
+    artifacts_dir: str | None = None
     resume: bool = False
     scheduler: str = "fifo"
     eval_every: int | None = None
@@ -53,10 +56,21 @@ class SearchSettings:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
+        if self.save_adapters not in ("none", "front", "all"):
+            raise AutopeftError("--save-adapters must be none, front or all")
         if self.study is not None and not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,119}", self.study):
             raise AutopeftError(
                 f"bad study name '{self.study}': use letters, digits, '.', '_' or '-'"
             )
+
+
+def artifacts_root(settings: SearchSettings, name: str) -> Path:
+    """Where a study's trials keep what they trained: ``<artifacts dir>/<study>/trial-N``."""
+    from autopeft.paths import autopeft_home
+
+    base = Path(settings.artifacts_dir).expanduser() if settings.artifacts_dir else (
+        autopeft_home() / "artifacts")
+    return (base / name).resolve()
 
 
 def make_study_name(task: str, model: str) -> str:
@@ -103,8 +117,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     same command run again, or ``--resume``); otherwise it is refused.
     """
     from autopeft.controller import resume
+    from autopeft.hardware.nvml import hardware_summary
     from autopeft.modeling import load_tokenizer, resolve_model
-    from autopeft.nvml import hardware_summary
     from autopeft.runner.data import tokenize_task
     from autopeft.space import load_space
     from autopeft.store import Store
@@ -140,12 +154,22 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
     hardware = hardware_summary()
     resources = _resources(settings, hardware)
+    from autopeft.controller.ray_env import init_ray
+
+    ray = init_ray(settings.ray_address)  # last check before anything is written
+    warning = store.concurrency_warning(exclude=name)
+    if warning:
+        say(f"warning: {warning}")
+    artifacts = (Path(existing.settings["artifacts_dir"]) if existing is not None
+                 and (existing.settings or {}).get("artifacts_dir")
+                 else artifacts_root(settings, name))
     if existing is None:
         objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
                       ("peak_memory_bytes", "minimize")]
         store_settings = {k: v for k, v in asdict(settings).items()
                           if k not in ("budget", "storage", "space", "resume")}
         store_settings.update(resources=resources, data_source=data.source, model_path=ref.path,
+                              artifacts_dir=str(artifacts),
                               **resume.controller_identity())
         store.create_study(name, task=spec.name, model=settings.model, space_name=space.name,
                            space=space.to_dict(), budget=settings.budget.to_dict(),
@@ -165,12 +189,15 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
             + f"; {max(remaining, 0)} to run")
         if remaining <= 0:
             store.set_study_status(name, "finished", finished=True)
+            if not settings.ray_address:
+                ray.shutdown()
             return name
     try:
         from autopeft.controller.tuning import tune_study
 
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
-                   resources=resources, model_path=ref.path, num_samples=remaining, say=say)
+                   resources=resources, model_path=ref.path, num_samples=remaining,
+                   artifacts=str(artifacts), say=say)
     except KeyboardInterrupt:
         store.set_study_status(name, "interrupted", finished=True)
         raise

@@ -1,0 +1,158 @@
+"""One training step as the trial runner takes it, shared by prediction and measurement.
+
+The predictor traces these functions on fake tensors and ``scripts/bench_memory.py`` runs
+them on real ones, so both see the same model construction, batch shapes and step:
+forward with labels -> loss -> backward -> optimizer step -> ``zero_grad(set_to_none=True)``,
+as in :func:`autopeft.runner.train.train`.
+
+torch and transformers are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+from autopeft.errors import AutopeftError
+
+# Autocast dtypes by the names the trial runner uses for ``precision``.
+DTYPES = ("fp32", "bf16", "fp16")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+
+
+def build_base_model(config: Any, *, num_labels: int = 2, device: str = "meta") -> Any:
+    """The model the trial runner trains, built from ``config`` on ``device``, in train mode.
+
+    Encoder-decoder configs give ``AutoModelForSeq2SeqLM`` (text-to-text); other configs an
+    ``AutoModelForSequenceClassification`` with a fresh ``num_labels`` head, as
+    :func:`autopeft.modeling.load_model` does. ``config`` is copied, never modified.
+    """
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+
+    config = copy.deepcopy(config)
+    with torch.device(device):
+        if getattr(config, "is_encoder_decoder", False):
+            model = AutoModelForSeq2SeqLM.from_config(config)
+        else:
+            config.num_labels = num_labels
+            if num_labels == 1:
+                config.problem_type = "regression"
+            model = AutoModelForSequenceClassification.from_config(config)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
+    return model.train()
+
+
+def apply_method(model: Any, method: str, params: dict | None) -> Any:
+    """Apply a registered method exactly as the trial runner does (through the registry)."""
+    from autopeft.methods.base import ModelInfo, get_method
+
+    out = get_method(method).build(model, params, ModelInfo.from_config(model.config))
+    return out.train()
+
+
+def make_batch(
+    config: Any, *, batch_size: int, seq_len: int, target_len: int, num_labels: int = 2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A batch shaped like the runner's collator output, with one padded position.
+
+    Seq2seq: ``input_ids``, ``attention_mask`` and ``labels`` of ``target_len`` tokens.
+    Encoders: ``input_ids``, ``attention_mask`` (+ ``token_type_ids`` when the model has
+    token types, as BERT tokenizers emit) and one label per example.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    vocab = int(config.vocab_size)
+    low = min(2, vocab - 1)  # keep pad/eos ids out of the middle of sequences
+    ids = torch.randint(low, vocab, (batch_size, seq_len), generator=gen)
+    mask = torch.ones_like(ids)
+    if seq_len > 1:
+        # One padded position: dynamically padded batches hold padding, and models skip the
+        # attention mask (and its memory) when it is all ones, which a trace cannot know.
+        mask[-1, -1] = 0
+        ids[-1, -1] = int(getattr(config, "pad_token_id", None) or 0)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if getattr(config, "is_encoder_decoder", False):
+        batch["labels"] = torch.randint(low, vocab, (batch_size, target_len), generator=gen)
+        return batch
+    if (getattr(config, "type_vocab_size", 0) or 0) > 1:
+        batch["token_type_ids"] = torch.zeros_like(ids)
+    if num_labels == 1:
+        batch["labels"] = torch.rand(batch_size, generator=gen)
+    else:
+        batch["labels"] = torch.randint(0, num_labels, (batch_size,), generator=gen)
+    return batch
+
+
+def make_optimizer(name: str, model: Any, *, foreach: bool | None = None) -> Any:
+    """The optimizer over the trainable parameters (the runner uses AdamW, lr irrelevant here).
+
+    ``foreach=None`` leaves torch's default (for-loop on CPU, ``foreach`` on CUDA); the
+    ``foreach`` kernels hold an intermediate per parameter for the whole step, so the
+    predictor sets it to mirror the device it predicts for.
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise AutopeftError("the model has no trainable parameter: nothing to optimize")
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, foreach=foreach)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-4, foreach=foreach)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=1e-4, foreach=foreach)
+    raise AutopeftError(f"unknown optimizer '{name}'; known: {', '.join(OPTIMIZERS)}")
+
+
+def autocast_context(dtype: str) -> Any:
+    """Mixed precision as the runner applies it: fp32 weights, autocast to ``dtype``.
+
+    Traced on CPU tensors, so CPU autocast stands in for CUDA autocast (their op lists
+    agree on what matters for memory: matmuls and linears run in 16 bits).
+    """
+    import torch
+
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    if dtype not in DTYPES:
+        raise AutopeftError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPES)}")
+    return torch.autocast("cpu", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+
+
+def training_step(
+    model: Any, optimizer: Any, batch_fn: Any, *, dtype: str = "fp32", tracker: Any = None
+) -> None:
+    """Forward with labels, backward, optimizer step, ``zero_grad(set_to_none=True)``.
+
+    Args:
+        model: The model in train mode.
+        optimizer: From :func:`make_optimizer`.
+        batch_fn: Called inside the step to create the batch (so the batch counts as
+            step memory, as the runner's freshly collated batch does).
+        dtype: ``fp32`` or an autocast dtype (``bf16``, ``fp16``).
+        tracker: An :class:`~autopeft.memory.tracker.AllocationTracker` whose ``phase`` is
+            switched between forward, backward and optimizer, or None.
+    """
+
+    def phase(name: str) -> None:
+        if tracker is not None:
+            tracker.phase = name
+
+    phase("forward")
+    batch = batch_fn()
+    with autocast_context(dtype):
+        loss = model(**batch).loss
+    phase("backward")
+    loss.backward()
+    # batch and loss stay referenced through the optimizer step, as in the runner's loop.
+    phase("optimizer")
+    optimizer.step()
+    if tracker is not None:
+        tracker.track_optimizer_state(optimizer)
+    optimizer.zero_grad(set_to_none=True)
+    phase("forward")
