@@ -27,7 +27,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, precision=args.precision,
         trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
         resume=args.resume, scheduler=args.scheduler, eval_every=args.eval_every,
-        save_adapters=args.save_adapters, save_full=args.save_full,
+        save_adapters=args.save_adapters, save_full=args.save_full, profile=args.profile,
         artifacts_dir=args.artifacts_dir,
     )
     name = run_search(settings, say=_out)
@@ -98,3 +98,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_trial(Store(args.storage), args.study, args.trial, args.output)
     _out(f"exported trial {args.trial} of {args.study} to {out}")
     return 0
+
+
+from autopeft.cli.planning import cmd_estimate, cmd_profile  # noqa: E402,F401  (dispatch)

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trust-remote-code", action="store_true")
     _add_common(s)
 
+    s.add_argument("--profile", metavar="NAME|FILE",
+                   help="hardware to plan for: a profile name (a100-80gb, ...; `autopeft "
+                        "profile --list`), a YAML file, auto (detect, the default) or none")
     s.add_argument("--save-adapters", choices=("none", "front", "all"), default="front",
                    help="keep trained adapters of front trials (default), all trials, or none")
     s.add_argument("--save-full", action="store_true",
@@ -116,6 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("search_args", nargs=argparse.REMAINDER,
                     help="the arguments of `autopeft search` (after --)")
     _add_common(sb)
+
+    pr = sub.add_parser("profile", help="the hardware detected and the profile a search uses")
+    pr.add_argument("--profile", metavar="NAME|FILE", help="show this profile instead")
+    pr.add_argument("--list", action="store_true", help="list the shipped profiles")
+    _add_format(pr)
+
+    es = sub.add_parser("estimate", help="parameters and predicted training memory of a "
+                                         "method on a model, from its config alone")
+    es.add_argument("--model", required=True, help="hub id, model folder or config-only folder")
+    es.add_argument("--method", required=True)
+    es.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="method parameter (repeatable), e.g. r=8 target_modules=q,v")
+    es.add_argument("--num-labels", type=_positive_int, default=2,
+                    help="classification labels for encoders (2)")
+    es.add_argument("--batch-size", type=_positive_int,
+                    help="with --seq-len: predict the peak training memory")
+    es.add_argument("--seq-len", type=_positive_int)
+    es.add_argument("--target-len", type=_positive_int, help="label tokens (seq2seq)")
+    es.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    es.add_argument("--profile", metavar="NAME|FILE", help="check the prediction against it")
+    es.add_argument("--trust-remote-code", action="store_true")
+    _add_format(es)
 
     ex = sub.add_parser("export", help="write a trial's trained adapter in peft format")
     ex.add_argument("--study", required=True)
@@ -142,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import warnings
+
+    # peft calls an API transformers 5 deprecated, on every model it wraps: not actionable
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     from autopeft.cli import commands
 
     try:

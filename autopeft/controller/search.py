@@ -41,6 +41,7 @@ class SearchSettings:
     precision: str = "auto"
     trust_remote_code: bool = False
     cpus_per_trial: int | None = None
+    profile: str | None = None
     save_adapters: str = "front"
     save_full: bool = False
     artifacts_dir: str | None = None
@@ -101,6 +102,20 @@ def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
     return space.restrict(keep) if len(keep) < len(space.methods) else space
 
 
+def _profile(settings: SearchSettings, say: Callable[[str], None]) -> Any:
+    """The hardware profile trials are planned for (None with ``--profile none``)."""
+    from autopeft.hardware import resolve_profile
+
+    if settings.profile == "none":
+        return None
+    profile, detection = resolve_profile(settings.profile)
+    how = "detected" if detection is not None else "as asked"
+    reason = f" ({detection.reason})" if detection is not None and detection.reason else ""
+    say(f"profile {profile.name} ({how}{reason}): {profile.trial_budget_bytes() / 2**30:.1f} "
+        f"GiB per trial; configurations predicted not to fit are never trained")
+    return profile
+
+
 def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
     cpus = os.cpu_count() or 1
     per_trial = settings.cpus_per_trial or max(1, cpus // settings.concurrency)
@@ -152,7 +167,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
                          max_length=settings.max_length)
     say(f"task {spec.name}: {len(data.train)} train / {len(data.eval)} eval examples from "
         f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
-    hardware = hardware_summary()
+    profile = _profile(settings, say)
+    hardware = {**hardware_summary(), "profile": profile.to_dict() if profile else None}
     resources = _resources(settings, hardware)
     from autopeft.controller.ray_env import init_ray
 
@@ -197,7 +213,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
 
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
                    resources=resources, model_path=ref.path, num_samples=remaining,
-                   artifacts=str(artifacts), say=say)
+                   artifacts=str(artifacts), profile=profile, model_config=ref.config,
+                   say=say)
     except KeyboardInterrupt:
         store.set_study_status(name, "interrupted", finished=True)
         raise

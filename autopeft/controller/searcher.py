@@ -9,12 +9,19 @@ so our rows and Optuna's share one numbering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from autopeft.errors import AutopeftError
 
 SAMPLERS = ("tpe", "nsga2", "random")
 NUMBER_KEY = "_trial_number"
+GRAD_ACCUM_KEY = "_grad_accum"
+GPU_KEY = "_gpu"
+PREDICTED_KEY = "_predicted_peak"
+PRIVATE_KEYS = (NUMBER_KEY, GRAD_ACCUM_KEY, GPU_KEY, PREDICTED_KEY)
+# Stop a search whose space keeps producing configurations that cannot fit the profile.
+MAX_INFEASIBLE_IN_A_ROW = 25
 
 
 def _quiet_optuna() -> None:
@@ -43,8 +50,17 @@ def make_sampler(name: str, seed: int | None) -> Any:
 
 
 def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sampler: Any,
-                  storage_url: str, study_name: str) -> Any:
-    """An ``OptunaSearch`` whose Optuna study lives in our database (``storage_url``)."""
+                  storage_url: str, study_name: str,
+                  planner: Callable[[dict], Any] | None = None,
+                  on_infeasible: Callable[[int | None, dict | None, Any], None] | None = None,
+                  ) -> Any:
+    """An ``OptunaSearch`` whose Optuna study lives in our database (``storage_url``).
+
+    With ``planner`` (config -> :class:`~autopeft.controller.feasibility.Plan`) every sampled
+    configuration is checked before it is launched: one that cannot fit is handed to
+    ``on_infeasible`` (which stores it), told to Optuna as an infeasible (constraint > 0)
+    pruned trial, and another configuration is sampled in its place.
+    """
     import json
 
     import optuna
@@ -54,14 +70,31 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     from autopeft.controller.trainable import trial_row
 
     _quiet_optuna()
+    from ray.tune.search import Searcher
     from ray.tune.search.optuna.optuna_search import OptunaTrialState
 
     class _Search(OptunaSearch):
-        def suggest(self, trial_id: str) -> dict | None:
-            config = super().suggest(trial_id)
-            if config is not None:
-                config[NUMBER_KEY] = self._ot_trials[trial_id].number
-            return config
+        def suggest(self, trial_id: str) -> dict | str | None:
+            for _ in range(MAX_INFEASIBLE_IN_A_ROW):
+                config = super().suggest(trial_id)
+                if config is None:
+                    return None
+                ot_trial = self._ot_trials[trial_id]
+                config[NUMBER_KEY] = ot_trial.number
+                plan = planner(config) if planner else None
+                if plan is None:
+                    return config
+                # constraint <= 0: feasible; Optuna's samplers steer away from > 0
+                ot_trial.set_constraint("memory", plan.violation())
+                if plan.fits:
+                    config.update({GRAD_ACCUM_KEY: plan.grad_accum, GPU_KEY: plan.gpu_fraction,
+                                   PREDICTED_KEY: plan.predicted_bytes})
+                    return config
+                on_infeasible(ot_trial.number, config, plan)
+                self._ot_study.tell(ot_trial, state=OptunaTrialState.PRUNED)
+                del self._ot_trials[trial_id]  # the next ask() makes a new Optuna trial
+            on_infeasible(None, None, None)
+            return Searcher.FINISHED
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None,
                               error: bool = False) -> None:
@@ -75,8 +108,11 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
             if result and result.get("status") == "completed":
                 return super().on_trial_complete(trial_id, result, error)
             # "running": the last report of a trial an early-stopping scheduler stopped
-            pruned = bool(result) and result.get("status") == "running"
-            state = OptunaTrialState.PRUNED if pruned else OptunaTrialState.FAIL
+            status = (result or {}).get("status")
+            state = OptunaTrialState.PRUNED if status == "running" else OptunaTrialState.FAIL
+            if status == "oom":  # infeasible after all: tell the sampler, as for predictions
+                self._ot_trials[trial_id].set_constraint("memory", 1.0)
+                state = OptunaTrialState.PRUNED
             self._ot_study.tell(self._ot_trials[trial_id], state=state)
             self._completed_trials.add(trial_id)
 

@@ -23,7 +23,8 @@ def trial_row(result: dict[str, Any]) -> dict[str, Any]:
     row = {k: result.get(k) for k in ROW_FIELDS}
     row["params"] = row["params"] or {}
     row["extra"] = {k: result.get(k) for k in ("device", "epochs_completed", "node_id",
-                                                "node_ip", "stopped_at_step", "adapter_path")
+                                                "node_ip", "stopped_at_step", "adapter_path",
+                                                "predicted_peak_bytes", "grad_accum")
                     if result.get(k) is not None}
     return row
 
@@ -69,7 +70,12 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     import ray
     from ray import tune
 
-    from autopeft.controller.searcher import NUMBER_KEY
+    from autopeft.controller.searcher import (
+        GRAD_ACCUM_KEY,
+        NUMBER_KEY,
+        PREDICTED_KEY,
+        PRIVATE_KEYS,
+    )
     from autopeft.runner.config import TrialConfig
     from autopeft.runner.trial import run_trial
     from autopeft.space import decode_config, space_from_dict
@@ -77,12 +83,14 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     number = int(config.get(NUMBER_KEY, -1))
     inject_fault(number)
     sampled = decode_config(space_from_dict(space), {k: v for k, v in config.items()
-                                                     if k != NUMBER_KEY})
+                                                     if k not in PRIVATE_KEYS})
     save_dir = f"{artifacts}/trial-{number}" if artifacts else None
     cfg = TrialConfig(**{**base, "method": sampled.method, "params": sampled.params,
-                         "learning_rate": sampled.learning_rate, "save_dir": save_dir})
+                         "learning_rate": sampled.learning_rate, "save_dir": save_dir,
+                         "grad_accum": int(config.get(GRAD_ACCUM_KEY) or 1)})
     where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
-             "params": sampled.params, "learning_rate": sampled.learning_rate}
+             "params": sampled.params, "learning_rate": sampled.learning_rate,
+             "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}
     primary = data.spec.primary_metric
 
     def report(partial: dict[str, Any]) -> None:

@@ -21,7 +21,14 @@ from ray.tune import Callback  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 
 from autopeft.controller.resume import optuna_study_name  # noqa: E402
-from autopeft.controller.searcher import NUMBER_KEY, make_sampler, make_searcher  # noqa: E402
+from autopeft.controller.searcher import (  # noqa: E402
+    GPU_KEY,
+    MAX_INFEASIBLE_IN_A_ROW,
+    NUMBER_KEY,
+    PRIVATE_KEYS,
+    make_sampler,
+    make_searcher,
+)
 from autopeft.controller.trainable import trainable, trial_row  # noqa: E402
 
 
@@ -114,6 +121,29 @@ class StoreCallback(Callback):
             if t.number not in front and path and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
+    def record_infeasible(self, number: int | None, config: dict | None, plan: Any) -> None:
+        """Store a configuration the planner refused (never trained); None: gave up."""
+        from autopeft.space import decode_config
+
+        if number is None:
+            self.say(f"stopping: {MAX_INFEASIBLE_IN_A_ROW} sampled configurations in a row "
+                     "do not fit the profile; shrink the space or pick a larger profile")
+            return
+        cfg = decode_config(self.space, {k: v for k, v in config.items()
+                                         if k not in PRIVATE_KEYS})
+        pred = plan.prediction or {}
+        row = {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate,
+               "status": "infeasible", "reason": plan.reason,
+               "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
+               "trainable_params": (pred.get("details") or {}).get("trainable_params"),
+               "total_params": (pred.get("details") or {}).get("total_params")}
+        fields = trial_row(row)
+        fields["extra"] = {"prediction": pred}
+        now = datetime.now(timezone.utc)
+        self.db.add_trial(self.name, number=number, started_at=now, finished_at=now, **fields)
+        self.say(f"[infeasible] trial {number} {cfg.method} "
+                 f"{_short_params(cfg.params)}: {plan.reason}")
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
         if result.get("status") == "running":  # stopped by the scheduler after a report
@@ -133,7 +163,7 @@ class StoreCallback(Callback):
 
         try:
             cfg = decode_config(self.space, {k: v for k, v in trial.config.items()
-                                             if k != NUMBER_KEY})
+                                             if k not in PRIVATE_KEYS})
         except Exception:  # noqa: BLE001 - a row without params beats a lost row
             return {}
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
@@ -141,6 +171,26 @@ class StoreCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.store(trial, {**self._sampled(trial), "status": "failed",
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
+
+
+def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
+                  model_config: Any) -> Callable[[dict], Any] | None:
+    """config -> Plan for the study's profile (None: --profile none, no planning)."""
+    if profile is None:
+        return None
+    from autopeft.controller.feasibility import Planner
+    from autopeft.space import decode_config
+
+    planner = Planner(model_config, num_labels=data.spec.num_labels,
+                      batch_size=settings.batch_size, seq_len=max(data.train_lengths),
+                      target_len=data.max_target_length or None,
+                      precision=settings.precision, profile=profile)
+
+    def plan(config: dict) -> Any:
+        cfg = decode_config(space, {k: v for k, v in config.items() if k not in PRIVATE_KEYS})
+        return planner.plan(cfg.method, cfg.params)
+
+    return plan
 
 
 def _error_line(trial: Any) -> str:
@@ -154,7 +204,8 @@ def _error_line(trial: Any) -> str:
 
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
-               artifacts: str, say: Callable[[str], None]) -> None:
+               artifacts: str, profile: Any, model_config: Any,
+               say: Callable[[str], None]) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
     from autopeft.paths import autopeft_home
     from autopeft.space import define_by_run
@@ -162,10 +213,15 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     ray = init_ray(settings.ray_address)
 
     primary = data.spec.primary_metric
+    callback = StoreCallback(store.url, name, num_samples, primary, space, say,
+                             scheduler=settings.scheduler,
+                             keep_front_only=settings.save_adapters == "front")
+    planner = _make_planner(settings, space, data, profile, model_config)
     searcher = make_searcher(
         define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
         modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
         storage_url=store.url, study_name=optuna_study_name(name),
+        planner=planner, on_infeasible=callback.record_infeasible,
     )
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
@@ -183,9 +239,6 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         intermediate=settings.scheduler == "asha",
         artifacts=None if settings.save_adapters == "none" else artifacts,
     )
-    callback = StoreCallback(store.url, name, num_samples, primary, space, say,
-                             scheduler=settings.scheduler,
-                             keep_front_only=settings.save_adapters == "front")
     scheduler = None
     if settings.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
@@ -194,8 +247,17 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         checkpoints = max(2, math.ceil(budget.epochs) + 1)
         scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
                                   max_t=checkpoints, grace_period=1, reduction_factor=2)
+    use_gpu = ray.cluster_resources().get("GPU", 0) > 0 and profile.device == "cuda"
+
+    def trial_resources(config: dict) -> Any:
+        # the planner's predicted share of a GPU, so that small trials pack onto one device
+        bundle = {"CPU": resources["cpu"]}
+        if use_gpu:
+            bundle["GPU"] = config.get(GPU_KEY) or 1.0
+        return tune.PlacementGroupFactory([bundle])
+
     tuner = tune.Tuner(
-        tune.with_resources(fn, resources),
+        tune.with_resources(fn, trial_resources),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples,
                                     time_budget_s=budget.time_budget, reuse_actors=False,
                                     scheduler=scheduler),

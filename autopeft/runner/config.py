@@ -42,6 +42,8 @@ class TrialConfig:
         save_dir: Where a completed trial saves what it trained (peft adapter files);
             None saves nothing.
         save_full: Also save full fine-tuning trials (a whole model each).
+        grad_accum: Split each batch into this many micro-batches (same effective batch,
+            less activation memory); set by the planner when a batch would not fit.
     """
 
     task: str
@@ -68,13 +70,14 @@ class TrialConfig:
     eval_every: int | None = None
     save_dir: str | None = None
     save_full: bool = False
+    grad_accum: int = 1
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise AutopeftError(f"--precision must be one of {', '.join(PRECISIONS)}")
         if not self.learning_rate > 0:
             raise AutopeftError(f"learning rate must be positive, got {self.learning_rate}")
-        for name in ("epochs", "batch_size", "max_length"):
+        for name in ("epochs", "batch_size", "max_length", "grad_accum"):
             if not getattr(self, name) > 0:
                 raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
 

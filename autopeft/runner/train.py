@@ -82,16 +82,25 @@ def train(
         for idx in train_batches(
             lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch, group_by_length=cfg.group_by_length
         ):
-            batch = _to_device(collate([data.train[i] for i in idx]), device)
-            ctx = torch.autocast("cuda", dtype=amp) if amp else contextlib.nullcontext()
-            with ctx:
-                loss = model(**batch).loss
+            loss = torch.zeros((), device=device)
+            # gradient accumulation: the same batch in grad_accum micro-batches, each loss
+            # weighted by its share of the batch, then one optimizer step
+            micro = math.ceil(len(idx) / cfg.grad_accum)
+            for j in range(0, len(idx), micro):
+                part = idx[j : j + micro]
+                batch = _to_device(collate([data.train[i] for i in part]), device)
+                ctx = torch.autocast("cuda", dtype=amp) if amp else contextlib.nullcontext()
+                with ctx:
+                    part_loss = model(**batch).loss * (len(part) / len(idx))
+                if scaler is not None:
+                    scaler.scale(part_loss).backward()
+                else:
+                    part_loss.backward()
+                loss = loss + part_loss.detach()
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                loss.backward()
                 optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -123,3 +123,22 @@ def test_completed_trial_saves_its_adapter(bert_dir, tmp_path):
     full = run_trial(_cfg(bert_dir, "full", save_dir=str(tmp_path / "f")))
     assert full.adapter_path is None and not (tmp_path / "f").exists()  # needs save_full
     assert tiny_bert is not None and load_adapter is not None
+
+
+def test_gradient_accumulation_keeps_the_effective_batch(bert_dir):
+    """The same batches split in two micro-batches train to the same weights."""
+    import torch
+
+    from autopeft.runner.train import train
+    from autopeft.runner.trial import build_trial_model
+
+    weights = []
+    for accum in (1, 2):
+        cfg = _cfg(bert_dir, "full", max_steps=3, grad_accum=accum)
+        data = prepare_data(cfg)
+        torch.manual_seed(0)
+        model, tok, _ = build_trial_model(cfg, data.spec)
+        stats = train(model, data, tok, cfg, torch.device("cpu"))
+        assert stats.steps == 3
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(weights[0], weights[1], atol=1e-5)
