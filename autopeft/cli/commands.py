@@ -28,6 +28,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
         resume=args.resume, scheduler=args.scheduler, eval_every=args.eval_every,
         save_adapters=args.save_adapters, save_full=args.save_full, profile=args.profile,
+        cover_methods=args.cover_methods,
         artifacts_dir=args.artifacts_dir,
     )
     name = run_search(settings, say=_out)

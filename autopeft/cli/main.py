@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on the whole search's seconds")
     s.add_argument("--concurrency", type=_positive_int, default=1, help="trials at once (1)")
     s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    s.add_argument("--cover-methods", action="store_true",
+                   help="start with one trial of each method of the space (the rest of each "
+                        "configuration sampled), then search as usual")
     s.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
                    help="asha: stop weak trials early on the primary metric (evaluates on dev "
                         "every epoch or --eval-every steps)")

@@ -42,6 +42,7 @@ class SearchSettings:
     trust_remote_code: bool = False
     cpus_per_trial: int | None = None
     profile: str | None = None
+    cover_methods: bool = False
     save_adapters: str = "front"
     save_full: bool = False
     artifacts_dir: str | None = None
@@ -110,9 +111,10 @@ def _profile(settings: SearchSettings, say: Callable[[str], None]) -> Any:
         return None
     profile, detection = resolve_profile(settings.profile)
     how = "detected" if detection is not None else "as asked"
-    reason = f" ({detection.reason})" if detection is not None and detection.reason else ""
-    say(f"profile {profile.name} ({how}{reason}): {profile.trial_budget_bytes() / 2**30:.1f} "
-        f"GiB per trial; configurations predicted not to fit are never trained")
+    if detection is not None and detection.reason:
+        how += f"; {detection.reason}"
+    say(f"profile {profile.name} ({how}): {profile.trial_budget_bytes() / 2**30:.1f} GiB per "
+        "trial; configurations predicted not to fit are never trained")
     return profile
 
 
@@ -214,7 +216,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
                    resources=resources, model_path=ref.path, num_samples=remaining,
                    artifacts=str(artifacts), profile=profile, model_config=ref.config,
-                   say=say)
+                   say=say, cover_methods=settings.cover_methods and existing is None)
     except KeyboardInterrupt:
         store.set_study_status(name, "interrupted", finished=True)
         raise

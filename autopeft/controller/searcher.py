@@ -53,7 +53,7 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
                   storage_url: str, study_name: str,
                   planner: Callable[[dict], Any] | None = None,
                   on_infeasible: Callable[[int | None, dict | None, Any], None] | None = None,
-                  ) -> Any:
+                  first: list[dict] | None = None) -> Any:
     """An ``OptunaSearch`` whose Optuna study lives in our database (``storage_url``).
 
     With ``planner`` (config -> :class:`~autopeft.controller.feasibility.Plan`) every sampled
@@ -117,5 +117,7 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
             self._completed_trials.add(trial_id)
 
     storage = optuna.storages.RDBStorage(storage_url)
+    # ``first``: partial configurations Optuna runs before sampling (enqueued trials); the
+    # parameters they leave out are sampled as usual
     return _Search(space=space_fn, metric=metrics, mode=modes, sampler=sampler,
-                   storage=storage, study_name=study_name)
+                   storage=storage, study_name=study_name, points_to_evaluate=first or None)

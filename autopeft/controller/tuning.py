@@ -205,7 +205,7 @@ def _error_line(trial: Any) -> str:
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
                artifacts: str, profile: Any, model_config: Any,
-               say: Callable[[str], None]) -> None:
+               say: Callable[[str], None], cover_methods: bool = False) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
     from autopeft.paths import autopeft_home
     from autopeft.space import define_by_run
@@ -222,6 +222,7 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
         storage_url=store.url, study_name=optuna_study_name(name),
         planner=planner, on_infeasible=callback.record_infeasible,
+        first=[{"method": m} for m in sorted(space.methods)] if cover_methods else None,
     )
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
