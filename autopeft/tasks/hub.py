@@ -8,44 +8,18 @@ which :func:`autopeft.tasks.loading.load_task` turns into a one-line user error.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlparse
 
 from autopeft.errors import AutopeftError
+from autopeft.hub import hub_unreachable_reason
 from autopeft.tasks.registry import TaskSpec
 
 Row = tuple[tuple[str, ...], int | float]
 
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-_TRUE = {"1", "true", "yes", "on"}
-
 
 class HubUnreachable(Exception):
     """The hub could not be reached or did not serve the dataset (reason in the message)."""
-
-
-def _hub_resolvable() -> bool:
-    """Whether the hub's host name resolves; False only on a definite DNS failure.
-
-    Saves ``datasets``' ~25 s of retries on a machine without network. Skipped behind a
-    proxy, where the proxy resolves names.
-    """
-    if any(os.environ.get(var) for var in _PROXY_VARS):
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname
-    if not host:
-        return True
-    try:
-        socket.getaddrinfo(host, 443)
-    except socket.gaierror:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def fetch(spec: TaskSpec) -> Any:
@@ -61,11 +35,9 @@ def fetch(spec: TaskSpec) -> Any:
     Raises:
         HubUnreachable: In offline mode, without DNS, or when ``load_dataset`` fails.
     """
-    for var in _OFFLINE_VARS:
-        if os.environ.get(var, "").strip().lower() in _TRUE:
-            raise HubUnreachable(f"offline mode ({var}={os.environ[var]})")
-    if not _hub_resolvable():
-        raise HubUnreachable("the hub's host name does not resolve")
+    reason = hub_unreachable_reason()
+    if reason:
+        raise HubUnreachable(reason)
     import datasets
 
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autopeft.errors import AutopeftError
+from autopeft.hub import hub_unreachable_reason
 from autopeft.paths import ENV_DATA_DIR
 from autopeft.tasks import Example, load_task
 from autopeft.tasks import hub as hub_module
@@ -19,7 +20,9 @@ def no_local(monkeypatch, tmp_path) -> Path:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path))
-    monkeypatch.setattr(hub_module, "_hub_resolvable", lambda: True)
+    # the network check passes (the fake load_dataset decides); the offline flag still counts
+    monkeypatch.setattr("autopeft.hub.socket.getaddrinfo", lambda *a, **k: [])
+    monkeypatch.setattr("autopeft.hub._can_connect", lambda *a: True)
     return tmp_path
 
 
@@ -125,13 +128,13 @@ def test_unresolvable_hub_host_skips_load_dataset(monkeypatch, tmp_path):
         load_task("glue/qqp")
     assert seen == ["hub.invalid"] and calls == []
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
-    assert hub_module._hub_resolvable() is True
+    assert hub_unreachable_reason() is None
 
 
 def test_explicit_data_dir_never_falls_back_to_the_hub(monkeypatch, tmp_path):
     calls: list = []
     _fake_hub(monkeypatch, {}, calls)
-    monkeypatch.setattr(hub_module, "_hub_resolvable", lambda: True)
+    monkeypatch.setattr(hub_module, "hub_unreachable_reason", lambda: None)
     with pytest.raises(AutopeftError, match="no folder"):
         load_task("glue/qqp", data_dir=tmp_path)
     assert calls == []
