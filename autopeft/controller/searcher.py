@@ -74,6 +74,20 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     from ray.tune.search.optuna.optuna_search import OptunaTrialState
 
     class _Search(OptunaSearch):
+        # Ray checkpoints searchers by pickling them into the experiment folder; ours holds
+        # the storage URL (maybe with a password) and needs no checkpoint: the Optuna study
+        # in the database is what a resume continues from (controller/resume.py).
+        def save(self, checkpoint_path: str) -> None:
+            return None
+
+        def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+            return None
+
+        def __getstate__(self) -> dict:
+            # Tune also pickles the searcher into tuner.pkl; drop the study and storage
+            # (their URL may carry a password) from that copy
+            return {**self.__dict__, "_ot_study": None, "_storage": None}
+
         def suggest(self, trial_id: str) -> dict | str | None:
             for _ in range(MAX_INFEASIBLE_IN_A_ROW):
                 config = super().suggest(trial_id)

@@ -77,9 +77,12 @@ class StoreCallback(Callback):
         self._store: Any = None
 
     def __getstate__(self) -> dict:
-        # Tune pickles its run config (callbacks included) into the experiment folder; the
-        # live Store (engine, locks) cannot be pickled and is reopened on first use.
-        return {**self.__dict__, "_store": None}
+        # Tune pickles its run config (callbacks included) into the experiment folder: the
+        # live Store (engine, locks) cannot be pickled, and the URL's password must not land
+        # on disk; the driver's own instance is never restored from that copy.
+        from autopeft.store.url import redact
+
+        return {**self.__dict__, "_store": None, "store_url": redact(self.store_url)}
 
     @property
     def db(self) -> Any:
