@@ -91,3 +91,16 @@ def shared_data(shared_dir):
 @pytest.fixture(scope="session")
 def minilm_dir(shared_dir):
     return str(shared_dir / "models" / "all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory):
+    """Every test (and the CLI processes it starts) uses a fresh AUTOPEFT_HOME: the default
+    SQLite store, saved adapters and Ray's trial folders never touch the user's own."""
+    old = os.environ.get("AUTOPEFT_HOME")
+    os.environ["AUTOPEFT_HOME"] = str(tmp_path_factory.mktemp("autopeft-home"))
+    yield
+    if old is None:
+        os.environ.pop("AUTOPEFT_HOME", None)
+    else:
+        os.environ["AUTOPEFT_HOME"] = old

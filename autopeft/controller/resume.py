@@ -85,7 +85,7 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
 
     from autopeft.space import decode_config
 
-    storage = optuna.storages.RDBStorage(store.url)
+    storage = store.optuna_storage()
     try:
         study = optuna.load_study(study_name=optuna_study_name, storage=storage)
     except KeyError:  # the controller died before Optuna's study was created

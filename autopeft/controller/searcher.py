@@ -50,11 +50,12 @@ def make_sampler(name: str, seed: int | None) -> Any:
 
 
 def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sampler: Any,
-                  storage_url: str, study_name: str,
+                  storage: Any, study_name: str,
                   planner: Callable[[dict], Any] | None = None,
                   on_infeasible: Callable[[int | None, dict | None, Any], None] | None = None,
                   first: list[dict] | None = None) -> Any:
-    """An ``OptunaSearch`` whose Optuna study lives in our database (``storage_url``).
+    """An ``OptunaSearch`` whose Optuna study lives in our database (``storage``, an
+    Optuna storage from ``Store.optuna_storage()``).
 
     With ``planner`` (config -> :class:`~autopeft.controller.feasibility.Plan`) every sampled
     configuration is checked before it is launched: one that cannot fit is handed to
@@ -63,7 +64,6 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     """
     import json
 
-    import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     from autopeft.controller.resume import RESULT_ATTR
@@ -130,7 +130,6 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
             self._ot_study.tell(self._ot_trials[trial_id], state=state)
             self._completed_trials.add(trial_id)
 
-    storage = optuna.storages.RDBStorage(storage_url)
     # ``first``: partial configurations Optuna runs before sampling (enqueued trials); the
     # parameters they leave out are sampled as usual
     return _Search(space=space_fn, metric=metrics, mode=modes, sampler=sampler,

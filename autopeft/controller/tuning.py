@@ -223,7 +223,7 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     searcher = make_searcher(
         define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
         modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
-        storage_url=store.url, study_name=optuna_study_name(name),
+        storage=store.optuna_storage(), study_name=optuna_study_name(name),
         planner=planner, on_infeasible=callback.record_infeasible,
         first=[{"method": m} for m in sorted(space.methods)] if cover_methods else None,
     )

@@ -163,7 +163,16 @@ class Store:
             engine_kwargs = kwargs.pop("engine_kwargs", None) or {}
             engine_kwargs.setdefault("connect_args", {"timeout": 30})
             kwargs["engine_kwargs"] = engine_kwargs
-        return RDBStorage(self.url, **kwargs)
+            return RDBStorage(self.url, **kwargs)
+        # RDBStorage creates Optuna's schema with metadata.create_all; several searches
+        # starting at once on a fresh PostgreSQL database race on its enum types
+        # ("duplicate key ... pg_type_typname_nsp_index"). Hold our advisory lock meanwhile.
+        with self._engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            try:
+                return RDBStorage(self.url, **kwargs)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
 
     # -- studies ---------------------------------------------------------------------
 

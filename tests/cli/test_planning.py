@@ -1,0 +1,73 @@
+"""`autopeft estimate` and `autopeft profile` through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "autopeft.cli.main", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("method, params, trainable, percent", [
+    ("lora", ["--param", "r=8", "--param", "target_modules=q,v"], "2,359,296", "0.320%"),
+    ("ia3", [], "344,064", "0.047%"),
+])
+def test_estimate_t5_large_from_config_alone(shared_dir, method, params, trainable, percent):
+    run = _cli("estimate", "--model", str(shared_dir / "models/configs/t5-large"),
+               "--method", method, *params, "-f", "json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["base model params"] == "737,668,096"
+    assert out["trainable params"] == trainable
+    assert out["trainable % of base"] == percent
+
+
+def test_estimate_predicts_memory_and_checks_a_profile(shared_dir):
+    run = _cli("estimate", "--model", str(shared_dir / "models/configs/t5-small"), "--method",
+               "lora", "--batch-size", "4", "--seq-len", "64", "--profile", "t4-16gb",
+               "-f", "json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    peak = next(v for k, v in out.items() if k.startswith("predicted peak (cuda, fp16"))
+    assert 0 < float(peak.split()[0]) < 16
+    assert out["fits t4-16gb (13.5 GiB per trial)"] == "yes"
+
+
+def test_profile_lists_and_shows():
+    listed = _cli("profile", "--list", "-f", "json")
+    assert listed.returncode == 0, listed.stderr
+    names = {p["name"] for p in json.loads(listed.stdout)}
+    assert {"a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb", "l4-24gb", "t4-16gb",
+            "v100-16gb", "v100-32gb", "a10g-24gb", "rtx4090-24gb", "rtx3090-24gb",
+            "cpu"} <= names
+    shown = _cli("profile", "--profile", "a100-80gb", "-f", "json")
+    payload = json.loads(shown.stdout)
+    assert payload["profile"]["name"] == "a100-80gb"
+    assert payload["detected_profile"]["name"] == "cpu"  # no GPU on these machines
+    assert "NVML" in (payload["detection"]["reason"] or "")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["estimate", "--model", "{t5}", "--method", "loar"], "unknown method"),
+    (["estimate", "--model", "{t5}", "--method", "lora", "--param", "rank=4"], "rank"),
+    (["estimate", "--model", "{t5}", "--method", "lora", "--param", "r"], "KEY=VALUE"),
+    (["estimate", "--model", "{t5}", "--method", "lora", "--batch-size", "4"], "--seq-len"),
+    (["estimate", "--model", "{t5}", "--method", "bitfit"], "does not apply"),
+    (["estimate", "--model", "{t5}", "--method", "lora", "--param", "target_modules=zz"], "zz"),
+    (["profile", "--profile", "nosuchgpu"], "nosuchgpu"),
+    (["search", "--task", "glue/sst2", "--model", "{minilm}", "--profile", "nosuchgpu",
+      "--storage", "sqlite:///{tmp}/s.db"], "nosuchgpu"),
+])
+def test_planning_errors_are_one_line(args, needle, shared_dir, tmp_path):
+    args = [a.format(t5=shared_dir / "models/configs/t5-small", tmp=tmp_path,
+                     minilm=shared_dir / "models/all-MiniLM-L6-v2") for a in args]
+    run = _cli(*args)
+    assert run.returncode == 2, (run.stdout[-1000:], run.stderr[-2000:])
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], run.stderr
