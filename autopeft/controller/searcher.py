@@ -22,6 +22,9 @@ PREDICTED_KEY = "_predicted_peak"
 PRIVATE_KEYS = (NUMBER_KEY, GRAD_ACCUM_KEY, GPU_KEY, PREDICTED_KEY)
 # Stop a search whose space keeps producing configurations that cannot fit the profile.
 MAX_INFEASIBLE_IN_A_ROW = 25
+# Re-sample a configuration that already ran this many times at most, then accept it (a
+# space with few distinct points may have no new one left).
+MAX_DUPLICATE_RETRIES = 10
 
 
 def _quiet_optuna() -> None:
@@ -73,6 +76,9 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     from ray.tune.search import Searcher
     from ray.tune.search.optuna.optuna_search import OptunaTrialState
 
+    SEEN_STATES = (OptunaTrialState.COMPLETE, OptunaTrialState.PRUNED,
+                   OptunaTrialState.RUNNING)
+
     class _Search(OptunaSearch):
         # Ray checkpoints searchers by pickling them into the experiment folder; ours holds
         # the storage URL (maybe with a password) and needs no checkpoint: the Optuna study
@@ -88,12 +94,27 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
             # (their URL may carry a password) from that copy
             return {**self.__dict__, "_ot_study": None, "_storage": None}
 
+        def _duplicate(self, ot_trial: Any) -> bool:
+            """The same configuration ran already (or runs): TPE can re-propose a point."""
+            key = json.dumps(ot_trial.params, sort_keys=True)
+            for t in self._ot_study.get_trials(deepcopy=False, states=SEEN_STATES):
+                if t.number != ot_trial.number and json.dumps(t.params, sort_keys=True) == key:
+                    return True
+            return False
+
         def suggest(self, trial_id: str) -> dict | str | None:
-            for _ in range(MAX_INFEASIBLE_IN_A_ROW):
+            retries = 0
+            for _ in range(MAX_INFEASIBLE_IN_A_ROW + MAX_DUPLICATE_RETRIES):
                 config = super().suggest(trial_id)
                 if config is None:
                     return None
                 ot_trial = self._ot_trials[trial_id]
+                if retries < MAX_DUPLICATE_RETRIES and self._duplicate(ot_trial):
+                    # FAIL: samplers ignore it, and no row is stored for a config not run
+                    retries += 1
+                    self._ot_study.tell(ot_trial, state=OptunaTrialState.FAIL)
+                    del self._ot_trials[trial_id]
+                    continue
                 config[NUMBER_KEY] = ot_trial.number
                 plan = planner(config) if planner else None
                 if plan is None:

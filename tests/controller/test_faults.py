@@ -112,16 +112,17 @@ def test_kill_9_then_resume_keeps_every_trial(bert_dir, tmp_path):
     assert "resuming study killed" in run.stdout
     after = _trials(db, "killed")
     numbers = [r["number"] for r in after]
-    assert len(numbers) == len(set(numbers))  # no duplicate rows
+    table = [(r["number"], r["status"], r["method"], r["reason"]) for r in after]
+    assert len(numbers) == len(set(numbers)), table  # no duplicate rows
     by_number = {r["number"]: r for r in after}
     for n, r in before.items():  # nothing stored before the kill is lost or changed
-        assert by_number[n]["status"] == r["status"]
+        assert by_number[n]["status"] == r["status"], table
     finished = [r for r in after if r["status"] != "interrupted"]
-    assert len(finished) == 5  # completed trials counted toward --trials, exactly
+    assert len(finished) == 5, (table, run.stdout[-3000:])  # counted toward --trials, exactly
     interrupted = [r for r in after if r["status"] == "interrupted"]
     for r in interrupted:  # their configurations ran again
         again = [f for f in finished if f["number"] > r["number"] and f["params"] == r["params"]
                  and f["method"] == r["method"]]
         assert again, (r, finished)
     studies = json.loads(_cli("studies", "--storage", db, "-f", "json").stdout)
-    assert [s["status"] for s in studies if s["name"] == "killed"] == ["finished"]
+    assert [s["status"] for s in studies if s["name"] == "killed"] == ["finished"], studies
