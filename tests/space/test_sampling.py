@@ -10,9 +10,7 @@ from collections import Counter
 import optuna
 import pytest
 
-import autopeft.methods.base as base
 from autopeft.errors import AutopeftError
-from autopeft.methods.base import Method
 from autopeft.space import (
     MethodSpace,
     ParamSpec,
@@ -24,27 +22,9 @@ from autopeft.space import (
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-_FAKE = {
-    "full": ({}, (1e-5, 1e-4)),
-    "lora": ({"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["q", "v"],
-              "layers": "all", "use_dora": False, "use_rslora": False}, (1e-4, 1e-2)),
-    "ia3": ({"target_modules": ["k", "v", "ffn_out"], "feedforward_modules": ["ffn_out"],
-             "layers": "all"}, (1e-3, 1e-2)),
-    "prefix_tuning": ({"num_virtual_tokens": 20, "prefix_projection": False,
-                       "encoder_hidden_size": 512}, (1e-3, 3e-2)),
-    "prompt_tuning": ({"num_virtual_tokens": 20}, (1e-3, 1e-1)),
-    "ln_tuning": ({"layers": "all"}, (1e-4, 1e-2)),
-    "bitfit": ({}, (2e-4, 5e-3)),
-}
 
 
-@pytest.fixture(autouse=True)
-def fake_registry(monkeypatch):
-    registry = {n: Method(n, n, p, apply=lambda *a: None, lr_range=lr)
-                for n, (p, lr) in _FAKE.items()}
-    monkeypatch.setattr(base, "_REGISTRY", registry)
-    monkeypatch.setattr(base, "_load_builtin", lambda: None)
-    return registry
+pytestmark = pytest.mark.usefixtures("fake_registry")
 
 
 def _ask(study, space, n, objective=None):
