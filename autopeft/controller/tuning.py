@@ -147,6 +147,30 @@ class StoreCallback(Callback):
         self.say(f"[infeasible] trial {number} {cfg.method} "
                  f"{_short_params(cfg.params)}: {plan.reason}")
 
+    def close_unfinished(self, searcher: Any, reason: str) -> None:
+        """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
+        out) become ``interrupted`` rows, and Optuna is told they failed."""
+        from autopeft.space import decode_config
+
+        stored = {t.number for t in self.db.trials(self.name)}
+        for trial_id, ot_trial in list(searcher._ot_trials.items()):
+            if trial_id in searcher._completed_trials:
+                continue
+            if ot_trial.number not in stored:
+                try:
+                    cfg = decode_config(self.space, ot_trial.params)
+                    sampled = {"method": cfg.method, "params": cfg.params,
+                               "learning_rate": cfg.learning_rate}
+                except Exception:  # noqa: BLE001 - a row without params beats a lost row
+                    sampled = {"method": ot_trial.params.get("method", "?")}
+                fields = trial_row({**sampled, "status": "interrupted", "reason": reason})
+                fields["extra"] = {"ray_trial_id": trial_id}
+                self.db.add_trial(self.name, number=ot_trial.number,
+                                  started_at=self.started.get(trial_id),
+                                  finished_at=datetime.now(timezone.utc), **fields)
+                self.say(f"[interrupted] trial {ot_trial.number} {sampled['method']}: {reason}")
+            searcher.on_trial_complete(trial_id, {"status": "interrupted"})
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
         if result.get("status") == "running":  # stopped by the scheduler after a report
@@ -227,6 +251,7 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         planner=planner, on_infeasible=callback.record_infeasible,
         first=[{"method": m} for m in sorted(space.methods)] if cover_methods else None,
     )
+    inner = searcher
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
     base = {
@@ -274,6 +299,8 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     )
     try:
         tuner.fit()
+        callback.close_unfinished(inner, "stopped when the search's time budget ran out"
+                                  if budget.time_budget else "stopped before it reported")
     finally:
         if not settings.ray_address:
             ray.shutdown()

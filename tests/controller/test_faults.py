@@ -126,3 +126,20 @@ def test_kill_9_then_resume_keeps_every_trial(bert_dir, tmp_path):
         assert again, (r, finished)
     studies = json.loads(_cli("studies", "--storage", db, "-f", "json").stdout)
     assert [s["status"] for s in studies if s["name"] == "killed"] == ["finished"], studies
+
+
+def test_time_budget_stores_the_trial_it_cut_short(bert_dir, tmp_path):
+    import optuna
+
+    db = f"sqlite:///{tmp_path}/t.db"
+    args = _search_args(bert_dir, db, "budget", 20, "--time-budget", "20")
+    args[args.index("--max-steps") + 1] = "400"
+    run = _cli(*args)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = _trials(db, "budget")
+    study = optuna.load_study(study_name="autopeft:budget", storage=db)
+    assert sorted(r["number"] for r in rows) == sorted(t.number for t in study.trials)
+    assert not [t.number for t in study.trials if t.state.name == "RUNNING"]
+    cut = [r for r in rows if r["status"] == "interrupted"]
+    assert cut and all("time budget ran out" in r["reason"] for r in cut), rows
+    assert all(r["method"] for r in cut)
