@@ -17,7 +17,7 @@ from autopeft import __version__
 from autopeft.errors import AutopeftError
 
 # Methods implemented as autopeft's own peft tuners: loading them needs register_tuners().
-PEFT_NATIVE = {"lora", "lokr", "vera", "ia3", "prompt_tuning", "prefix_tuning", "ln_tuning"}
+PEFT_NATIVE = {"lora", "lokr", "vera", "ia3", "prompt_tuning", "ln_tuning"}
 
 
 def _missing(study: Any, trial: Any) -> AutopeftError:

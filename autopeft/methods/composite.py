@@ -41,8 +41,12 @@ from autopeft.methods.base import Method, ModelInfo, register_method
 from autopeft.methods.placement import attention_location, family, resolve_blocks
 
 
-def _check_prefix(model: Any, info: ModelInfo) -> str | None:
-    # The prefix layer runs T5's and BERT's attention forwards; UMT5's attention differs.
+def check_prefix(model: Any, info: ModelInfo) -> str | None:
+    """Why prefixes in attention cannot apply to this model, or None.
+
+    The prefix layer's dimensions and placement are known for T5/MT5 and the BERT family;
+    UMT5's attention differs.
+    """
     if family(info.model_type) is None or info.model_type == "umt5":
         return f"prefixes in attention support T5/MT5 and BERT-family models, not {info.model_type}"
     return None
@@ -116,19 +120,19 @@ register_method(Method(
     description="Mix-and-Match: prefix tuning in attention + scaled parallel adapter (own tuner)",
     params={"prefix_length": 30, "mlp_width": 800, "reduction_factor": 2, "scaling": 4.0,
             "layers": "all"},
-    apply=_mam, check=_check_prefix, lr_range=(1e-4, 1e-2),
+    apply=_mam, check=check_prefix, lr_range=(1e-4, 1e-2),
 ))
 register_method(Method(
     name="unipelt",
     description="UniPELT: gated LoRA + prefix tuning + bottleneck adapter (own tuner)",
     params={"r": 8, "lora_alpha": 2, "target_modules": ["q", "v"], "prefix_length": 10,
             "mlp_width": 512, "reduction_factor": 16, "layers": "all"},
-    apply=_unipelt, check=_check_prefix, lr_range=(1e-4, 1e-2),
+    apply=_unipelt, check=check_prefix, lr_range=(1e-4, 1e-2),
 ))
 register_method(Method(
     name="autopeft",
     description="AutoPEFT configuration: serial + parallel adapter + prefix, sized, per-layer",
     params={"serial_dim": 16, "parallel_dim": 16, "prefix_length": 8, "mlp_width": 0,
             "scaling": 4.0, "layers": "all"},
-    apply=_autopeft, check=_check_prefix, lr_range=(1e-4, 1e-2),
+    apply=_autopeft, check=check_prefix, lr_range=(1e-4, 1e-2),
 ))

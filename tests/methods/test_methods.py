@@ -137,14 +137,9 @@ def analytic_trainable(method: str, p: dict, cfg) -> int:
     elif method == "prompt_tuning":
         n = p["num_virtual_tokens"] * h
     elif method == "prefix_tuning":
-        # T5: the prefix feeds the decoder's self-attention only, num_heads * d_kv wide.
-        layers = cfg.num_decoder_layers if seq2seq else cfg.num_hidden_layers
-        kv = 2 * layers * (cfg.num_heads * cfg.d_kv if seq2seq else h)
-        if p["prefix_projection"]:
-            e = p["encoder_hidden_size"]
-            n = p["num_virtual_tokens"] * h + (h * e + e) + (e * kv + kv)
-        else:
-            n = p["num_virtual_tokens"] * kv
+        # Every attention module (T5: encoder self, decoder self and cross), one encoder each.
+        width = p["encoder_hidden_size"] if p["prefix_projection"] else 0
+        n = prefix(cfg, p["num_virtual_tokens"], width, p["layers"])
     elif method == "ln_tuning":
         # T5 RMS norms: weight only; 2 per encoder block, 3 per decoder block, 2 final norms.
         # BERT: weight + bias; embeddings.LayerNorm and 2 per layer.
@@ -195,6 +190,7 @@ CASES = [
         "prefix_tuning",
         {"num_virtual_tokens": 4, "prefix_projection": True, "encoder_hidden_size": 16},
     ),
+    ("prefix_tuning", {"num_virtual_tokens": 2, "layers": "mask:01"}),
     ("prompt_tuning", {}),
     ("prompt_tuning", {"num_virtual_tokens": 3}),
     ("ln_tuning", {}),
@@ -279,7 +275,7 @@ EXPECTED_PARAMS = {
         "use_rslora",
     },
     "ia3": {"target_modules", "feedforward_modules", "layers"},
-    "prefix_tuning": {"num_virtual_tokens", "prefix_projection", "encoder_hidden_size"},
+    "prefix_tuning": {"num_virtual_tokens", "prefix_projection", "encoder_hidden_size", "layers"},
     "prompt_tuning": {"num_virtual_tokens"},
     "ln_tuning": {"layers"},
     "bitfit": {},
@@ -396,25 +392,30 @@ def test_layers_restrict_placement(arch, name, params, marker):
     assert _layers_of(model, marker) == {(s, want) for s in stacks}
 
 
-# ---------------------------------------------------------------------------- peft quirks
-def test_prefix_tuning_t5_feeds_decoder_only_and_fits_uneven_shapes():
-    # peft's defaults take the encoder depth and d_model; both break when they differ from
-    # the decoder depth and num_heads * d_kv. Ours follow the decoder.
+# ------------------------------------------------------------------------------ prefix tuning
+def test_prefix_tuning_t5_reaches_every_attention_and_fits_uneven_shapes():
+    # Keys and values are num_heads * d_kv wide (not d_model), and the decoder has its own
+    # depth: peft's prefix tuning got both wrong and fed the decoder's self-attention only.
     model = tiny_t5(num_decoder_layers=3, d_kv=16)
     cfg = model.config
     model = get_method("prefix_tuning").build(
         model, {"num_virtual_tokens": 2}, ModelInfo.from_config(cfg)
     )
-    assert count_parameters(model).trainable == 2 * 2 * 3 * 4 * 16
+    inner = cfg.num_heads * cfg.d_kv
+    assert count_parameters(model).trainable == 2 * 2 * inner * (2 + 3 + 3)
     seen = []
     model.get_base_model().encoder.register_forward_hook(lambda m, i, o: seen.append(o[0].detach()))
     batch = tiny_batch(cfg)
-    first = model(**batch).loss
+    prefixes = model.base_model.adapter_prefix["default"]
+    assert set(prefixes) == {"encoder", "decoder", "cross"}
     with torch.no_grad():
-        model.prompt_encoder["default"].embedding.weight.add_(1.0)
-    second = model(**batch).loss
-    assert torch.equal(seen[0], seen[1]), "the T5 encoder must not see the prefix"
-    assert not torch.equal(first, second), "the decoder must see the prefix"
+        losses = [model(**batch).loss]
+        for location in ("encoder", "decoder", "cross"):
+            prefixes[location].tokens.add_(1.0)
+            losses.append(model(**batch).loss)
+    assert not torch.equal(seen[0], seen[1]), "the T5 encoder must see its prefix"
+    assert torch.equal(seen[1], seen[2]) and torch.equal(seen[2], seen[3])
+    assert all(not torch.equal(a, b) for a, b in zip(losses, losses[1:], strict=False)), losses
 
 
 def test_import_is_light():

@@ -1,18 +1,33 @@
 """Prefix tuning inside the adapter tuner: learnable keys and values in wrapped attention.
 
-peft's own prefix tuning feeds ``past_key_values``, which reaches only a decoder's
+peft's own prefix tuning feeds ``past_key_values``: it reaches only a decoder's
 self-attention on T5 (the encoder never reads a cache, and peft blanks the cross-attention
-cache); MAM and UniPELT need prefixes in every attention module, beside other adapter pieces
-of the same tuner. So :class:`PrefixLayer` wraps the attention module itself and runs its
-forward with the prefix joined in:
+cache), and since transformers 5.24 BERT-family models take no cache at all. Prefix tuning as
+Li & Liang and the survey define it puts prefixes in every attention module, and MAM and
+UniPELT need them beside other adapter pieces of the same tuner. So :class:`PrefixLayer` wraps
+the attention module itself.
 
-* keys/values of the prefix are prepended *after* the cache update, so a generation cache only
+It does not re-implement the attention forward. transformers 5 attention modules (T5, BERT,
+RoBERTa, ...) project queries, keys and values, update the generation cache, and then call
+``ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager)(self, q, k, v,
+mask, **kwargs)``. During its call :class:`PrefixLayer` shows the wrapped module a config whose
+``_attn_implementation`` names :func:`prefix_attention`, registered in transformers' public
+``AttentionInterface``; that function joins the prefix to the keys, values, mask and T5's
+position bias, then calls the implementation the model was really configured with. Hence:
+
+* keys/values of the prefix are joined *after* the cache update, so a generation cache only
   ever holds real tokens and cached decoding sees the same prefix at every step;
 * the attention mask gets "attend" columns for the prefix (an explicit mask is built when the
   model relied on ``is_causal``, whose top-left alignment would misplace the prefix); prefix
   attention needs tensor masks, i.e. eager or sdpa attention;
-* T5's relative position bias gets zero columns for the prefix, and the layer returns the
-  unpadded bias, which T5 shares with the next layers (that may carry no prefix).
+* T5's relative position bias gets zero columns for the prefix inside the attention call only;
+  the module still returns the unpadded bias, which T5 shares with the next layers.
+
+The one thing mirrored from transformers is that dispatch: the module reads
+``self.config._attn_implementation`` and passes itself and its post-cache keys and values.
+``tests/methods/test_prefix.py`` pins it against the real modules: through the dispatch
+without a prefix the outputs equal transformers' own (training, padded batch, cached
+generation), and with a prefix they equal attention computed by hand.
 
 UniPELT's prefix gate ``g = sigmoid(W_g x)`` is computed per query token from the attention
 input and scales the attention mass of the prefix: ``log g`` is added to that query's prefix
@@ -20,11 +35,6 @@ logits (through the additive mask), so a closed gate removes the prefix and an o
 plain prefix tuning. UniPELT multiplies the prefix keys and values by a gate averaged over the
 sequence; in a decoder that average runs over later tokens, which breaks cached generation,
 and a zero key still draws attention. The per-token log-gate has neither problem.
-
-The forwards below mirror ``T5Attention.forward`` and ``BertSelfAttention.forward`` of
-transformers 5 (the attention maths itself stays transformers' ``attention_interface``);
-``tests/methods/test_adapters.py`` checks that without a prefix they equal the originals, for
-training, a padded batch and cached generation.
 """
 
 from __future__ import annotations
@@ -35,12 +45,14 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.cache_utils import EncoderDecoderCache
+from transformers import AttentionInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from autopeft.methods._tuners.config import AdapterConfig
 from autopeft.methods._tuners.layers import AdapterTunerLayer, module_device
 from autopeft.methods._tuners.modules import PrefixEncoder, new_gate
+
+PREFIX_ATTENTION = "autopeft_prefix"
 
 
 class Prefix(NamedTuple):
@@ -72,6 +84,88 @@ def _causal_mask(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return _additive(allowed, q.dtype)[None, None]
 
 
+class _PrefixDispatch:
+    """The model config as a wrapped attention module sees it during one call.
+
+    Every attribute is the real config's, except ``_attn_implementation``, which routes the
+    module's attention call to :func:`prefix_attention`; ``prefix`` rides along (None when no
+    adapter with a prefix is active).
+    """
+
+    __slots__ = ("real", "prefix")
+
+    def __init__(self, real: Any, prefix: Prefix | None) -> None:
+        self.real = real
+        self.prefix = prefix
+
+    @property
+    def _attn_implementation(self) -> str:
+        return PREFIX_ATTENTION
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _implementation(module: nn.Module, name: str) -> Any:
+    # The caller's own eager function is its module's ``eager_attention_forward`` (T5's adds
+    # the position bias); it is passed as the default, which we cannot see from here.
+    eager = sys.modules[type(module).__module__].eager_attention_forward
+    return ALL_ATTENTION_FUNCTIONS.get_interface(name, eager)
+
+
+def prefix_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
+                     value: torch.Tensor, attention_mask: torch.Tensor | None,
+                     **kwargs: Any) -> tuple:
+    """Attention with the module's prefix joined, computed by the configured implementation."""
+    dispatch = module.config
+    if not isinstance(dispatch, _PrefixDispatch):
+        raise RuntimeError(
+            f"the '{PREFIX_ATTENTION}' attention runs only inside an autopeft PrefixLayer"
+        )
+    real = _implementation(module, dispatch.real._attn_implementation)
+    prefix = dispatch.prefix
+    if prefix is not None:
+        causal = bool(getattr(module, "is_causal", False))
+        key, value, attention_mask = _join(prefix, query, key, value, attention_mask, causal)
+        if kwargs.get("position_bias") is not None:
+            kwargs["position_bias"] = F.pad(kwargs["position_bias"], (prefix.keys.shape[2], 0))
+    return real(module, query, key, value, attention_mask, **kwargs)
+
+
+
+def _join(prefix: Prefix | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+          mask: torch.Tensor | None, causal: bool) -> tuple:
+    """Keys, values and mask with the prefix prepended (unchanged without a prefix)."""
+    if prefix is None:
+        return k, v, mask
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        raise TypeError(
+            f"prefixes need eager or sdpa attention (tensor masks), got a {type(mask).__name__}"
+        )
+    length = prefix.keys.shape[2]
+    if mask is None and causal and q.shape[-2] > 1:
+        mask = _causal_mask(q, k)  # is_causal would align the causal mask to the prefix
+    if prefix.gate_logits is not None:
+        if mask is None:
+            mask = q.new_zeros(1, 1, q.shape[-2], k.shape[-2])
+        elif mask.dtype == torch.bool:
+            mask = _additive(mask, q.dtype)
+        pad = prefix.gate_logits
+    elif mask is None:
+        pad = None
+    elif mask.dtype == torch.bool:
+        pad = mask.new_ones(1, 1, 1, length)
+    else:
+        pad = mask.new_zeros(1, 1, 1, length)
+    if pad is not None:
+        lead = torch.broadcast_shapes(mask.shape[:-1], pad.shape[:-1])
+        mask = torch.cat([pad.expand(*lead, length), mask.expand(*lead, mask.shape[-1])], -1)
+    return torch.cat([prefix.keys, k], dim=2), torch.cat([prefix.values, v], dim=2), mask
+
+
+AttentionInterface.register(PREFIX_ATTENTION, prefix_attention)
+
+
 class PrefixLayer(AdapterTunerLayer):
     """An attention module whose keys and values are extended by trainable prefixes."""
 
@@ -81,7 +175,6 @@ class PrefixLayer(AdapterTunerLayer):
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: AdapterConfig,
                  encoder: PrefixEncoder, site: int, model_config: Any) -> None:
         super().__init__(base_layer)
-        self.is_t5 = hasattr(base_layer, "key_value_proj_dim")
         self.hidden, self.heads, self.head_dim = attention_dims(base_layer, model_config)
         self.adapter_prefix_gate = nn.ModuleDict()
         # adapter -> (prefix encoder of this location, index of this module); not submodules:
@@ -125,119 +218,12 @@ class PrefixLayer(AdapterTunerLayer):
                       torch.cat(logits, dim=-1).to(x.dtype) if gated else None)
 
     def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        prefix = self._prefix(hidden_states)
-        if self.is_t5:
-            return t5_attention(self.base_layer, prefix, hidden_states, *args, **kwargs)
-        return bert_attention(self.base_layer, prefix, hidden_states, *args, **kwargs)
-
-
-def _interface(attn: nn.Module) -> Any:
-    eager = sys.modules[type(attn).__module__].eager_attention_forward
-    return ALL_ATTENTION_FUNCTIONS.get_interface(attn.config._attn_implementation, eager)
-
-
-def _join(prefix: Prefix | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-          mask: torch.Tensor | None, causal: bool) -> tuple:
-    """Keys, values and mask with the prefix prepended (unchanged without a prefix)."""
-    if prefix is None:
-        return k, v, mask
-    if mask is not None and not isinstance(mask, torch.Tensor):
-        raise TypeError(
-            f"prefixes need eager or sdpa attention (tensor masks), got a {type(mask).__name__}"
-        )
-    length = prefix.keys.shape[2]
-    if mask is None and causal and q.shape[-2] > 1:
-        mask = _causal_mask(q, k)  # is_causal would align the causal mask to the prefix
-    if prefix.gate_logits is not None:
-        if mask is None:
-            mask = q.new_zeros(1, 1, q.shape[-2], k.shape[-2])
-        elif mask.dtype == torch.bool:
-            mask = _additive(mask, q.dtype)
-        pad = prefix.gate_logits
-    elif mask is None:
-        pad = None
-    elif mask.dtype == torch.bool:
-        pad = mask.new_ones(1, 1, 1, length)
-    else:
-        pad = mask.new_zeros(1, 1, 1, length)
-    if pad is not None:
-        lead = torch.broadcast_shapes(mask.shape[:-1], pad.shape[:-1])
-        mask = torch.cat([pad.expand(*lead, length), mask.expand(*lead, mask.shape[-1])], -1)
-    return torch.cat([prefix.keys, k], dim=2), torch.cat([prefix.values, v], dim=2), mask
-
-
-def t5_attention(attn: nn.Module, prefix: Prefix | None, hidden_states: torch.Tensor,
-                 mask: torch.Tensor | None = None, key_value_states: torch.Tensor | None = None,
-                 position_bias: torch.Tensor | None = None, past_key_values: Any = None,
-                 **kwargs: Any) -> tuple:
-    """``T5Attention.forward`` with ``prefix`` keys/values joined after the cache update."""
-    input_shape = hidden_states.shape[:-1]
-    hidden_shape = (*input_shape, -1, attn.key_value_proj_dim)
-    past_seen = past_key_values.get_seq_length(attn.layer_idx) if past_key_values is not None else 0
-    past_seen = past_seen.clone() if isinstance(past_seen, torch.Tensor) else past_seen
-    is_cross = key_value_states is not None
-    query = attn.q(hidden_states).view(hidden_shape).transpose(1, 2)
-
-    is_updated = False
-    cache = past_key_values
-    if isinstance(past_key_values, EncoderDecoderCache):
-        is_updated = past_key_values.is_updated.get(attn.layer_idx)
-        cache = (past_key_values.cross_attention_cache if is_cross
-                 else past_key_values.self_attention_cache)
-    current = key_value_states if is_cross else hidden_states
-    if is_cross and past_key_values is not None and is_updated:
-        key = cache.layers[attn.layer_idx].keys
-        value = cache.layers[attn.layer_idx].values
-    else:
-        kv_shape = (*current.shape[:-1], -1, attn.key_value_proj_dim)
-        key = attn.k(current).view(kv_shape).transpose(1, 2)
-        value = attn.v(current).view(kv_shape).transpose(1, 2)
-        if past_key_values is not None:
-            key, value = cache.update(key, value, attn.layer_idx)
-            if is_cross and isinstance(past_key_values, EncoderDecoderCache):
-                past_key_values.is_updated[attn.layer_idx] = True
-
-    if position_bias is None:
-        key_length = key.shape[-2]
-        if not attn.has_relative_attention_bias:
-            position_bias = torch.zeros((1, attn.n_heads, input_shape[1], key_length),
-                                        device=query.device, dtype=query.dtype)
-            if attn.gradient_checkpointing and attn.training:
-                position_bias.requires_grad = True
-        else:
-            position_bias = attn.compute_bias(input_shape[1], key_length, device=query.device,
-                                              past_seen_tokens=past_seen)
-
-    causal = bool(getattr(attn, "is_causal", False)) and not is_cross
-    key, value, mask = _join(prefix, query, key, value, mask, causal)
-    bias = position_bias if prefix is None else F.pad(position_bias, (prefix.keys.shape[2], 0))
-    out, weights = _interface(attn)(
-        attn, query, key, value, mask, dropout=0.0 if not attn.training else attn.dropout,
-        scaling=attn.scaling, position_bias=bias, **kwargs,
-    )
-    out = attn.o(out.reshape(*input_shape, -1).contiguous())
-    return out, position_bias, weights
-
-
-def bert_attention(attn: nn.Module, prefix: Prefix | None, hidden_states: torch.Tensor,
-                   attention_mask: torch.Tensor | None = None, past_key_values: Any = None,
-                   **kwargs: Any) -> tuple:
-    """``BertSelfAttention.forward`` with ``prefix`` keys/values joined after the cache update."""
-    input_shape = hidden_states.shape[:-1]
-    hidden_shape = (*input_shape, -1, attn.attention_head_size)
-    query = attn.query(hidden_states).view(*hidden_shape).transpose(1, 2)
-    key = attn.key(hidden_states).view(*hidden_shape).transpose(1, 2)
-    value = attn.value(hidden_states).view(*hidden_shape).transpose(1, 2)
-    if past_key_values is not None:
-        cache = past_key_values
-        if isinstance(past_key_values, EncoderDecoderCache):
-            cache = past_key_values.self_attention_cache
-        key, value = cache.update(key, value, attn.layer_idx)
-
-    causal = bool(getattr(attn, "is_causal", False))
-    key, value, attention_mask = _join(prefix, query, key, value, attention_mask, causal)
-    out, weights = _interface(attn)(
-        attn, query, key, value, attention_mask,
-        dropout=0.0 if not attn.training else attn.dropout.p, scaling=attn.scaling, **kwargs,
-    )
-    return out.reshape(*input_shape, -1).contiguous(), weights
+        # The wrapped module's own forward runs; only its attention call is routed through
+        # prefix_attention, for this call (also without a prefix, so tests pin the route).
+        attn = self.base_layer
+        real = attn.config
+        attn.config = _PrefixDispatch(real, self._prefix(hidden_states))
+        try:
+            return attn(hidden_states, *args, **kwargs)
+        finally:
+            attn.config = real
