@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from autopeft.pareto import pareto_mask
+from autopeft.status import TrialStatus
 from autopeft.store.models import StudySummary, TrialRecord
 from autopeft.store.store import Store
 
@@ -95,7 +96,7 @@ def pareto_trials(
     objectives = list(objectives) or list(OBJECTIVES)
     candidates, values = [], []
     for trial in trials:
-        if trial.status != "completed":
+        if trial.status != TrialStatus.COMPLETED:
             continue
         row = [objective_value(trial, name, i) for i, (name, _) in enumerate(objectives)]
         if all(v is not None for v in row):

@@ -17,6 +17,7 @@ from typing import Any
 
 from autopeft.budget import Budget
 from autopeft.errors import AutopeftError
+from autopeft.status import StudyStatus
 
 
 @dataclass
@@ -196,7 +197,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         say(f"study {name} in {store.safe_url}: {remaining} trials over "
             f"{', '.join(space.methods)}; {resources} per trial")
     else:
-        store.update_study_settings(name, resume.controller_identity(), status="running")
+        store.update_study_settings(name, resume.controller_identity(), status=StudyStatus.RUNNING)
         rec = resume.recover(store, name, resume.optuna_study_name(name), space)
         done = resume.finished_count(store, name)
         remaining = settings.budget.trials - done
@@ -206,7 +207,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
             + (f", {len(rec.recovered)} recovered" if rec.recovered else "")
             + f"; {max(remaining, 0)} to run")
         if remaining <= 0:
-            store.set_study_status(name, "finished", finished=True)
+            store.set_study_status(name, StudyStatus.FINISHED, finished=True)
             if not settings.ray_address:
                 ray.shutdown()
             return name
@@ -218,10 +219,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
                    artifacts=str(artifacts), profile=profile, model_config=ref.config,
                    say=say, cover_methods=settings.cover_methods and existing is None)
     except KeyboardInterrupt:
-        store.set_study_status(name, "interrupted", finished=True)
+        store.set_study_status(name, StudyStatus.INTERRUPTED, finished=True)
         raise
     except BaseException:
-        store.set_study_status(name, "failed", finished=True)
+        store.set_study_status(name, StudyStatus.FAILED, finished=True)
         raise
-    store.set_study_status(name, "finished", finished=True)
+    store.set_study_status(name, StudyStatus.FINISHED, finished=True)
     return name

@@ -70,7 +70,7 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     from ray.tune.search.optuna import OptunaSearch
 
     from autopeft.controller.resume import RESULT_ATTR
-    from autopeft.controller.trainable import trial_row
+    from autopeft.status import TrialStatus, trial_row
 
     _quiet_optuna()
     from ray.tune.search import Searcher
@@ -140,12 +140,13 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
                 # dies between Optuna's tell and our write (see controller/resume.py)
                 row = trial_row(result)
                 self._ot_trials[trial_id].set_user_attr(RESULT_ATTR, json.dumps(row))
-            if result and result.get("status") == "completed":
+            if result and result.get("status") == TrialStatus.COMPLETED:
                 return super().on_trial_complete(trial_id, result, error)
             # "running": the last report of a trial an early-stopping scheduler stopped
             status = (result or {}).get("status")
-            state = OptunaTrialState.PRUNED if status == "running" else OptunaTrialState.FAIL
-            if status == "oom":  # infeasible after all: tell the sampler, as for predictions
+            state = (OptunaTrialState.PRUNED if status == TrialStatus.RUNNING
+                     else OptunaTrialState.FAIL)
+            if status == TrialStatus.OOM:  # infeasible after all: tell the sampler
                 self._ot_trials[trial_id].set_constraint("memory", 1.0)
                 state = OptunaTrialState.PRUNED
             self._ot_study.tell(self._ot_trials[trial_id], state=state)

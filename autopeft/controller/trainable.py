@@ -8,30 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from autopeft.status import TrialStatus
+
 OBJECTIVE_KEYS = ("trainable_params", "peak_memory")
 
-
-ROW_FIELDS = (
-    "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
-    "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
-    "eval_seconds", "examples_per_second", "steps",
-)
-
-
-def trial_row(result: dict[str, Any]) -> dict[str, Any]:
-    """The stored fields of a reported result (``Store.add_trial`` keyword arguments)."""
-    row = {k: result.get(k) for k in ROW_FIELDS}
-    row["params"] = row["params"] or {}
-    row["extra"] = {k: result.get(k) for k in ("device", "epochs_completed", "node_id",
-                                                "node_ip", "stopped_at_step", "adapter_path",
-                                                "predicted_peak_bytes", "grad_accum")
-                    if result.get(k) is not None}
-    return row
 
 
 def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
     """Objective values for Optuna; empty unless the trial completed."""
-    if result.get("status") != "completed":
+    if result.get("status") != TrialStatus.COMPLETED:
         return {}
     return {
         primary: result["primary_metric"],

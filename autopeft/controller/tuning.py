@@ -29,7 +29,8 @@ from autopeft.controller.searcher import (  # noqa: E402
     make_sampler,
     make_searcher,
 )
-from autopeft.controller.trainable import trainable, trial_row  # noqa: E402
+from autopeft.controller.trainable import trainable  # noqa: E402
+from autopeft.status import TrialStatus, trial_row  # noqa: E402
 
 
 def _short_params(params: dict[str, Any]) -> str:
@@ -55,7 +56,7 @@ def progress_line(done: int, total: int, number: int, row: dict[str, Any], prima
             f"{_short_params(row.get('params') or {})} lr={row.get('learning_rate', 0):.1e} | "
             f"{metric_s} trainable={_fmt_count(row.get('trainable_params'))} peak={peak_s} "
             f"{secs:.0f}s {row.get('status')}")
-    if row.get("status") != "completed" and row.get("reason"):
+    if row.get("status") != TrialStatus.COMPLETED and row.get("reason"):
         line += f" ({row['reason'][:160]})"
     return line
 
@@ -109,7 +110,7 @@ class StoreCallback(Callback):
         self.stored.add(trial.trial_id)
         self.done += 1
         self.say(progress_line(self.done, self.total, number, row, self.primary))
-        if row.get("status") == "completed":
+        if row.get("status") == TrialStatus.COMPLETED:
             front = {t.number for t in front_trials(self.db, self.name)}
             self.db.set_pareto(self.name, front)
             if self.keep_front_only:
@@ -119,7 +120,7 @@ class StoreCallback(Callback):
         """--save-adapters front: delete what trials that left the front had saved."""
         import shutil
 
-        for t in self.db.trials(self.name, status="completed"):
+        for t in self.db.trials(self.name, status=TrialStatus.COMPLETED):
             path = (t.extra or {}).get("adapter_path")
             if t.number not in front and path and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -136,7 +137,7 @@ class StoreCallback(Callback):
                                          if k not in PRIVATE_KEYS})
         pred = plan.prediction or {}
         row = {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate,
-               "status": "infeasible", "reason": plan.reason,
+               "status": TrialStatus.INFEASIBLE, "reason": plan.reason,
                "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
                "trainable_params": (pred.get("details") or {}).get("trainable_params"),
                "total_params": (pred.get("details") or {}).get("total_params")}
@@ -163,25 +164,25 @@ class StoreCallback(Callback):
                                "learning_rate": cfg.learning_rate}
                 except Exception:  # noqa: BLE001 - a row without params beats a lost row
                     sampled = {"method": ot_trial.params.get("method", "?")}
-                fields = trial_row({**sampled, "status": "interrupted", "reason": reason})
+                fields = trial_row({**sampled, "status": TrialStatus.INTERRUPTED, "reason": reason})
                 fields["extra"] = {"ray_trial_id": trial_id}
                 self.db.add_trial(self.name, number=ot_trial.number,
                                   started_at=self.started.get(trial_id),
                                   finished_at=datetime.now(timezone.utc), **fields)
                 self.say(f"[interrupted] trial {ot_trial.number} {sampled['method']}: {reason}")
-            searcher.on_trial_complete(trial_id, {"status": "interrupted"})
+            searcher.on_trial_complete(trial_id, {"status": TrialStatus.INTERRUPTED})
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
-        if result.get("status") == "running":  # stopped by the scheduler after a report
-            result["status"] = "pruned"
+        if result.get("status") == TrialStatus.RUNNING:  # stopped by the scheduler after a report
+            result["status"] = TrialStatus.PRUNED
             result["reason"] = (
                 f"stopped early by the {self.scheduler} scheduler at step "
                 f"{result.get('stopped_at_step')} (epoch {result.get('epochs_completed')}) with "
                 f"{self.primary}={result.get('primary_metric')}"
             )
         if "status" not in result:
-            result = {**self._sampled(trial), "status": "interrupted",
+            result = {**self._sampled(trial), "status": TrialStatus.INTERRUPTED,
                       "reason": "stopped before reporting (search time budget reached)"}
         self.store(trial, result)
 
@@ -196,7 +197,7 @@ class StoreCallback(Callback):
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store(trial, {**self._sampled(trial), "status": "failed",
+        self.store(trial, {**self._sampled(trial), "status": TrialStatus.FAILED,
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
 
 

@@ -34,21 +34,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from autopeft.status import STORED_TRIAL_STATUSES, StudyStatus
+
 TABLE_PREFIX = "autopeft_"
 VERSION_TABLE = "autopeft_alembic_version"
 
-TRIAL_STATUSES: tuple[str, ...] = (
-    "completed",
-    "failed",
-    "timeout",
-    "not_applicable",
-    "infeasible",
-    "oom",
-    "diverged",
-    "interrupted",
-    "pruned",
-)
-STUDY_STATUSES: tuple[str, ...] = ("running", "finished", "failed", "interrupted")
+TRIAL_STATUSES: tuple[str, ...] = STORED_TRIAL_STATUSES
+STUDY_STATUSES: tuple[str, ...] = tuple(s.value for s in StudyStatus)
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -135,7 +127,8 @@ class StudyRow(Base):
     hardware: Mapped[dict] = mapped_column(JSONType, nullable=False)
     settings: Mapped[dict] = mapped_column(JSONType, nullable=False)
     objectives: Mapped[list] = mapped_column(JSONType, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="running")
+    status: Mapped[str] = mapped_column(String(32), nullable=False,
+                                        default=StudyStatus.RUNNING.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, func, not_, null, o
 from sqlalchemy.orm import Session
 
 from autopeft.pareto import pareto_mask
+from autopeft.status import TrialStatus
 from autopeft.store.models import TrialRecord, TrialRow
 
 _SIGN = {"maximize": -1.0, "max": -1.0, "minimize": 1.0, "min": 1.0}
@@ -165,7 +166,7 @@ def objective_matrix(
 
 
 def _completed(study_id: int) -> ColumnElement[bool]:
-    return (TrialRow.study_id == study_id) & (TrialRow.status == "completed")
+    return (TrialRow.study_id == study_id) & (TrialRow.status == TrialStatus.COMPLETED.value)
 
 
 def _pivots(session: Session, study_id: int, objectives: Sequence[Objective]) -> np.ndarray:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopeft.errors import AutopeftError
+from autopeft.status import StudyStatus, TrialStatus
 from autopeft.store.models import (
     STUDY_STATUSES,
     TRIAL_STATUSES,
@@ -249,7 +250,7 @@ class Store:
 
     def list_studies(self) -> list[StudySummary]:
         """All studies, oldest first, with trial counts and the best completed primary."""
-        done = TrialRow.status == "completed"
+        done = TrialRow.status == TrialStatus.COMPLETED.value
         stats = (
             select(
                 TrialRow.study_id,
@@ -297,7 +298,8 @@ class Store:
 
         with self._read() as session:
             rows = session.scalars(
-                select(StudyRow).where(StudyRow.status == "running").order_by(StudyRow.id)
+                select(StudyRow).where(StudyRow.status == StudyStatus.RUNNING.value)
+                .order_by(StudyRow.id)
             ).all()
             studies = [r.to_record() for r in rows if r.name != exclude]
         host = socket.gethostname()
@@ -333,7 +335,7 @@ class Store:
         """Set a study's status; ``finished=True`` also stamps ``finished_at`` (UTC now)."""
         if status not in STUDY_STATUSES:
             raise AutopeftError(f"unknown study status {status!r}; one of {STUDY_STATUSES}")
-        values: dict[str, Any] = {"status": status}
+        values: dict[str, Any] = {"status": str(status)}
         if finished:
             values["finished_at"] = utcnow()
         with self._tx() as session:
@@ -350,7 +352,7 @@ class Store:
             row = session.get(StudyRow, sid)
             row.settings = clean_json({**(row.settings or {}), **changes})
             if status is not None:
-                row.status = status
+                row.status = str(status)
                 row.finished_at = None
             session.flush()
             return row.to_record()
@@ -401,7 +403,7 @@ class Store:
             method=method,
             params=clean_json(params) or {},
             learning_rate=_float(learning_rate),
-            status=status,
+            status=str(status),  # the plain value, also for a TrialStatus
             reason=reason,
             primary_metric=_float(primary_metric),
             metrics=clean_json(metrics) or {},
@@ -437,7 +439,7 @@ class Store:
             sid = self._study_id(session, study_name)
             query = select(TrialRow).where(TrialRow.study_id == sid)
             if status is not None:
-                query = query.where(TrialRow.status == status)
+                query = query.where(TrialRow.status == str(status))
             rows = session.scalars(query.order_by(TrialRow.number)).all()
             return [r.to_record(study_name) for r in rows]
 
