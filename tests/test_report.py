@@ -8,13 +8,8 @@ import json
 
 import pytest
 
-from autopeft.report import (
-    front_trials,
-    pareto_trials,
-    render,
-    study_rows,
-    trial_rows,
-)
+from autopeft.front import front_trials, pareto_trials
+from autopeft.report import render, study_rows, trial_rows
 from autopeft.store import Store
 
 OBJECTIVES = [

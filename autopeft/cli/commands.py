@@ -13,7 +13,8 @@ def _out(text: str) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from autopeft.controller.search import SearchSettings, run_search
-    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.front import front_trials
+    from autopeft.report import render, trial_rows
     from autopeft.store import Store
 
     budget = Budget(epochs=args.epochs, max_steps=args.max_steps,
@@ -41,7 +42,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_front(args: argparse.Namespace) -> int:
-    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.front import front_trials
+    from autopeft.report import render, trial_rows
     from autopeft.store import Store
 
     store = Store(args.storage)

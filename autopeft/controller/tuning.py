@@ -97,7 +97,7 @@ class StoreCallback(Callback):
         self.started[trial.trial_id] = datetime.now(timezone.utc)
 
     def store(self, trial: Any, row: dict[str, Any]) -> None:
-        from autopeft.report import front_trials
+        from autopeft.front import front_trials
 
         if trial.trial_id in self.stored or NUMBER_KEY not in trial.config:
             return

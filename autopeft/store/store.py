@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopeft.errors import AutopeftError
+from autopeft.pareto import canonical_direction
 from autopeft.status import StudyStatus, TrialStatus
 from autopeft.store.models import (
     STUDY_STATUSES,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from autopeft.store.query import Objective
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
 _PG_LOCK_KEY = 0x6175746F70656674  # "autopeft": serialises concurrent migrations on PostgreSQL
 
 
@@ -80,9 +80,12 @@ def _objectives(objectives: Iterable[Iterable[str]]) -> list[list[str]]:
     out: list[list[str]] = []
     for item in objectives:
         name, direction = item
-        if direction not in DIRECTIONS:
-            raise AutopeftError(f"objective {name!r}: direction must be maximize or minimize")
-        out.append([str(name), DIRECTIONS[direction]])
+        try:
+            out.append([str(name), canonical_direction(direction)])
+        except ValueError:
+            raise AutopeftError(
+                f"objective {name!r}: direction must be maximize or minimize"
+            ) from None
     names = [n for n, _ in out]
     if not out or len(set(names)) != len(names):
         raise AutopeftError(f"objectives must be a non-empty list of distinct names: {names}")
