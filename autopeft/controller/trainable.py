@@ -45,9 +45,11 @@ def inject_fault(number: int) -> None:
         os.environ["AUTOPEFT_TRIAL_FAULT"] = fault
 
 
-def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, Any],
-              data: Any, intermediate: bool = False, artifacts: str | None = None) -> None:
-    """Ray Tune entry point; ``base`` is the study's fixed TrialConfig fields.
+def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads: int,
+              space: dict[str, Any], data: Any, intermediate: bool = False,
+              artifacts: str | None = None) -> None:
+    """Ray Tune entry point: the study's :class:`~autopeft.settings.SearchSettings` (without
+    secrets) plus the sampled ``config`` make the trial's TrialConfig.
 
     With ``intermediate`` the trial also reports its dev metrics during training, for an
     early-stopping scheduler (ASHA).
@@ -61,7 +63,6 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
         PREDICTED_KEY,
         PRIVATE_KEYS,
     )
-    from autopeft.runner.config import TrialConfig
     from autopeft.runner.trial import run_trial
     from autopeft.space import decode_config, space_from_dict
 
@@ -70,9 +71,9 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     sampled = decode_config(space_from_dict(space), {k: v for k, v in config.items()
                                                      if k not in PRIVATE_KEYS})
     save_dir = f"{artifacts}/trial-{number}" if artifacts else None
-    cfg = TrialConfig(**{**base, "method": sampled.method, "params": sampled.params,
-                         "learning_rate": sampled.learning_rate, "save_dir": save_dir,
-                         "grad_accum": int(config.get(GRAD_ACCUM_KEY) or 1)})
+    cfg = settings.to_trial_config(sampled, model_path=model_path, threads=threads,
+                                   save_dir=save_dir,
+                                   grad_accum=int(config.get(GRAD_ACCUM_KEY) or 1))
     where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
              "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}

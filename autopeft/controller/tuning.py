@@ -255,17 +255,10 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     inner = searcher
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
-    base = {
-        # the resolved model path: trials run in Ray workers whose working folder differs
-        "task": data.spec.name, "model": model_path, "epochs": budget.epochs,
-        "max_steps": budget.max_steps, "timeout": budget.trial_timeout,
-        "batch_size": settings.batch_size, "max_length": settings.max_length,
-        "seed": settings.seed, "precision": settings.precision,
-        "eval_every": settings.eval_every, "save_full": settings.save_full,
-        "threads": int(resources["cpu"]), "trust_remote_code": settings.trust_remote_code,
-    }
     fn = tune.with_parameters(
-        trainable, base=base, space=space.to_dict(), data=data,
+        # the resolved model path: trials run in Ray workers whose working folder differs
+        trainable, settings=settings.without_secrets(), model_path=model_path,
+        threads=int(resources["cpu"]), space=space.to_dict(), data=data,
         intermediate=settings.scheduler == "asha",
         artifacts=None if settings.save_adapters == "none" else artifacts,
     )

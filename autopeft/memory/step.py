@@ -15,9 +15,8 @@ import copy
 from typing import Any
 
 from autopeft.errors import AutopeftError
+from autopeft.precision import torch_dtype
 
-# Autocast dtypes by the names the trial runner uses for ``precision``.
-DTYPES = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
@@ -119,9 +118,7 @@ def autocast_context(dtype: str) -> Any:
 
     if dtype == "fp32":
         return contextlib.nullcontext()
-    if dtype not in DTYPES:
-        raise AutopeftError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPES)}")
-    return torch.autocast("cpu", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+    return torch.autocast("cpu", dtype=torch_dtype(dtype))
 
 
 def training_step(

@@ -30,14 +30,11 @@ class TrainStats:
 
 
 def autocast_dtype(precision: str, device: Any) -> Any:
-    """The autocast dtype on CUDA (None: plain fp32); CPU always trains in fp32."""
-    import torch
+    """The CUDA autocast dtype of :mod:`autopeft.precision`'s policy (None: plain fp32)."""
+    from autopeft.precision import device_dtype, torch_dtype
 
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    name = device_dtype(precision, device)
+    return None if name == "fp32" else torch_dtype(name)
 
 
 def _to_device(batch: dict, device: Any) -> dict:
