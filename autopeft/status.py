@@ -54,6 +54,9 @@ FINISHED_TRIAL_STATUSES: tuple[str, ...] = tuple(
     s.value for s in TrialStatus if s.used_budget
 )
 
+# The Optuna user attribute that keeps a finished trial's row (JSON of trial_row), so a
+# resume can restore a row the driver died before writing.
+RESULT_ATTR = "autopeft_result"
 ROW_FIELDS = (
     "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
     "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autopeft.errors import AutopeftError
-from autopeft.status import StudyStatus, TrialStatus
-
-RESULT_ATTR = "autopeft_result"
+from autopeft.status import RESULT_ATTR, StudyStatus, TrialStatus
 
 
 @dataclass
@@ -107,7 +105,7 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
                        "configuration was queued to run again",
                 started_at=trial.datetime_start,
             )
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL)
             if trial.params:
                 study.enqueue_trial(trial.params, skip_if_exists=False)
             out.interrupted.append(trial.number)

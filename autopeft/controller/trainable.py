@@ -25,26 +25,6 @@ def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
     }
 
 
-FAULT_ENV = "AUTOPEFT_FAULT_INJECT"
-
-
-def inject_fault(number: int) -> None:
-    """Fault injection for tests of the controller: ``AUTOPEFT_FAULT_INJECT="1:exit,3:oom"``.
-
-    ``exit`` kills the Ray worker process (a Ray-level failure), ``raise`` raises inside the
-    trial, ``oom`` raises torch's CUDA out-of-memory error, ``nan`` makes the loss diverge.
-    Unset (always, outside tests) it does nothing.
-    """
-    import os
-
-    plan = dict(item.split(":", 1) for item in os.environ.get(FAULT_ENV, "").split(",") if item)
-    fault = plan.get(str(number))
-    if fault == "exit":
-        os._exit(3)
-    if fault in ("raise", "oom", "nan"):
-        os.environ["AUTOPEFT_TRIAL_FAULT"] = fault
-
-
 def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads: int,
               space: dict[str, Any], data: Any, intermediate: bool = False,
               artifacts: str | None = None) -> None:
@@ -67,7 +47,6 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     from autopeft.space import decode_config, space_from_dict
 
     number = int(config.get(NUMBER_KEY, -1))
-    inject_fault(number)
     sampled = decode_config(space_from_dict(space), {k: v for k, v in config.items()
                                                      if k not in PRIVATE_KEYS})
     save_dir = f"{artifacts}/trial-{number}" if artifacts else None

@@ -23,11 +23,11 @@ from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from autopeft.controller.resume import optuna_study_name  # noqa: E402
 from autopeft.controller.searcher import (  # noqa: E402
     GPU_KEY,
-    MAX_INFEASIBLE_IN_A_ROW,
     NUMBER_KEY,
     PRIVATE_KEYS,
+    StudySearcher,
     make_sampler,
-    make_searcher,
+    open_study,
 )
 from autopeft.controller.trainable import trainable  # noqa: E402
 from autopeft.status import TrialStatus, trial_row  # noqa: E402
@@ -125,46 +125,40 @@ class StoreCallback(Callback):
             if t.number not in front and path and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
-    def record_infeasible(self, number: int | None, config: dict | None, plan: Any) -> None:
-        """Store a configuration the planner refused (never trained); None: gave up."""
-        from autopeft.space import decode_config
-
-        if number is None:
-            self.say(f"stopping: {MAX_INFEASIBLE_IN_A_ROW} sampled configurations in a row "
-                     "do not fit the profile; shrink the space or pick a larger profile")
-            return
-        cfg = decode_config(self.space, {k: v for k, v in config.items()
-                                         if k not in PRIVATE_KEYS})
+    def record_infeasible(self, number: int, config: dict, plan: Any) -> None:
+        """Store a configuration the planner refused (never trained)."""
         pred = plan.prediction or {}
-        row = {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate,
-               "status": TrialStatus.INFEASIBLE, "reason": plan.reason,
+        row = {**self._decoded(config), "status": TrialStatus.INFEASIBLE, "reason": plan.reason,
                "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
                "trainable_params": (pred.get("details") or {}).get("trainable_params"),
                "total_params": (pred.get("details") or {}).get("total_params")}
+        self._store_unlaunched(number, row, {"prediction": pred})
+
+    def record_plan_error(self, number: int, config: dict, exc: BaseException) -> None:
+        """Store a configuration whose memory planning raised (never trained)."""
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        row = {**self._decoded(config), "status": TrialStatus.FAILED,
+               "reason": f"memory prediction failed: {type(exc).__name__}: {first}"}
+        self._store_unlaunched(number, row, {})
+
+    def _store_unlaunched(self, number: int, row: dict[str, Any], extra: dict) -> None:
         fields = trial_row(row)
-        fields["extra"] = {"prediction": pred}
+        fields["extra"] = extra
         now = datetime.now(timezone.utc)
         self.db.add_trial(self.name, number=number, started_at=now, finished_at=now, **fields)
-        self.say(f"[infeasible] trial {number} {cfg.method} "
-                 f"{_short_params(cfg.params)}: {plan.reason}")
+        self.say(f"[{row['status']}] trial {number} {row.get('method', '?')} "
+                 f"{_short_params(row.get('params') or {})}: {row['reason']}")
 
     def close_unfinished(self, searcher: Any, reason: str) -> None:
         """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
         out) become ``interrupted`` rows, and Optuna is told they failed."""
-        from autopeft.space import decode_config
-
         stored = {t.number for t in self.db.trials(self.name)}
-        for trial_id, ot_trial in list(searcher._ot_trials.items()):
-            if trial_id in searcher._completed_trials:
-                continue
+        for trial_id, ot_trial in searcher.unfinished().items():
             if ot_trial.number not in stored:
-                try:
-                    cfg = decode_config(self.space, ot_trial.params)
-                    sampled = {"method": cfg.method, "params": cfg.params,
-                               "learning_rate": cfg.learning_rate}
-                except Exception:  # noqa: BLE001 - a row without params beats a lost row
-                    sampled = {"method": ot_trial.params.get("method", "?")}
-                fields = trial_row({**sampled, "status": TrialStatus.INTERRUPTED, "reason": reason})
+                sampled = self._decoded(ot_trial.params) or {
+                    "method": ot_trial.params.get("method", "?")}
+                fields = trial_row({**sampled, "status": TrialStatus.INTERRUPTED,
+                                    "reason": reason})
                 fields["extra"] = {"ray_trial_id": trial_id}
                 self.db.add_trial(self.name, number=ot_trial.number,
                                   started_at=self.started.get(trial_id),
@@ -187,10 +181,14 @@ class StoreCallback(Callback):
         self.store(trial, result)
 
     def _sampled(self, trial: Any) -> dict[str, Any]:
+        return self._decoded(trial.config)
+
+    def _decoded(self, config: dict) -> dict[str, Any]:
+        """Method, params and learning rate of a sampled config ({} if it cannot decode)."""
         from autopeft.space import decode_config
 
         try:
-            cfg = decode_config(self.space, {k: v for k, v in trial.config.items()
+            cfg = decode_config(self.space, {k: v for k, v in config.items()
                                              if k not in PRIVATE_KEYS})
         except Exception:  # noqa: BLE001 - a row without params beats a lost row
             return {}
@@ -221,6 +219,12 @@ def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
     return plan
 
 
+def trials_use_gpus(cluster: dict[str, float], profile: Any) -> bool:
+    """Whether trials ask Ray for GPUs: the cluster has some and the plan is not for a CPU
+    (``--profile none`` plans nothing: trials then get a whole GPU each)."""
+    return cluster.get("GPU", 0) > 0 and (profile is None or profile.device == "cuda")
+
+
 def _error_line(trial: Any) -> str:
     err = getattr(trial, "error_file", None)
     try:
@@ -235,9 +239,6 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                artifacts: str, profile: Any, model_config: Any,
                say: Callable[[str], None], cover_methods: bool = False) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
-    from autopeft.paths import autopeft_home
-    from autopeft.space import define_by_run
-
     ray = init_ray(settings.ray_address)
 
     primary = data.spec.primary_metric
@@ -245,12 +246,17 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                              scheduler=settings.scheduler,
                              keep_front_only=settings.save_adapters == "front")
     planner = _make_planner(settings, space, data, profile, model_config)
-    searcher = make_searcher(
-        define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
-        modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
-        storage=store.optuna_storage(), study_name=optuna_study_name(name),
-        planner=planner, on_infeasible=callback.record_infeasible,
-        first=[{"method": m} for m in sorted(space.methods)] if cover_methods else None,
+    metrics = [primary, "trainable_params", "peak_memory"]
+    study = open_study(store.optuna_storage(), optuna_study_name(name),
+                       make_sampler(settings.sampler, settings.seed), metrics,
+                       ["max", "min", "min"])
+    searcher = StudySearcher(
+        space, study=study, metrics=metrics, seed=settings.seed, planner=planner,
+        on_infeasible=callback.record_infeasible, on_plan_error=callback.record_plan_error,
+        on_stop=lambda why: say(f"stopping: {why}"),
+        # one trial per method first, never more than the trials left (no queued residue)
+        first=[{"method": m} for m in sorted(space.methods)][:num_samples]
+        if cover_methods else None,
     )
     inner = searcher
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
@@ -270,7 +276,7 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         checkpoints = max(2, math.ceil(budget.epochs) + 1)
         scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
                                   max_t=checkpoints, grace_period=1, reduction_factor=2)
-    use_gpu = ray.cluster_resources().get("GPU", 0) > 0 and profile.device == "cuda"
+    use_gpu = trials_use_gpus(ray.cluster_resources(), profile)
 
     def trial_resources(config: dict) -> Any:
         # the planner's predicted share of a GPU, so that small trials pack onto one device
@@ -286,7 +292,8 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                                     scheduler=scheduler),
         run_config=tune.RunConfig(
             name=f"{name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,
-            storage_path=str(autopeft_home() / "ray_results"),
+            # beside the study's adapters: --artifacts-dir decides where a search writes
+            storage_path=str(Path(artifacts) / "ray_results"),
             callbacks=[callback],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),

@@ -67,24 +67,6 @@ def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
     return model, tokenizer, ref
 
 
-def _injected_fault(model: Any) -> None:
-    """Test-only faults set by the controller's ``inject_fault`` (never set otherwise)."""
-    import os
-
-    import torch
-
-    fault = os.environ.pop("AUTOPEFT_TRIAL_FAULT", None)
-    if fault == "raise":
-        raise RuntimeError("injected fault")
-    if fault == "oom":
-        raise torch.OutOfMemoryError("CUDA out of memory (injected). Tried to allocate 8 GiB")
-    if fault == "nan":
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.fill_(float("nan"))
-
-
 def _save(model: Any, cfg: TrialConfig, result: TrialResult) -> None:
     """Save what a completed trial trained (full fine-tuning only with ``save_full``)."""
     if not cfg.save_dir or (cfg.method == "full" and not cfg.save_full):
@@ -141,7 +123,6 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
                 )
                 report(partial.to_dict())
 
-            _injected_fault(model)
             stats = train(model, data, tokenizer, cfg, device, deadline,
                           checkpoint if report else None)
             result.train_seconds = stats.seconds
