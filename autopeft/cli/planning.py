@@ -72,13 +72,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def estimate_rows(args: argparse.Namespace) -> list[dict]:
     from autopeft.methods import count_parameters, get_method
     from autopeft.methods.base import ModelInfo
-    from autopeft.modeling import build_meta_model, resolve_model
+    from autopeft.modeling import build_model, resolve_model
 
     method = get_method(args.method)
     params = method.resolve_params(parse_params(args.param))
     ref = resolve_model(args.model, trust_remote_code=args.trust_remote_code)
-    base = build_meta_model(ref, num_labels=args.num_labels,
-                            trust_remote_code=args.trust_remote_code)
+    base = build_model(ref, num_labels=args.num_labels, device="meta",
+                       trust_remote_code=args.trust_remote_code)
     base_total = count_parameters(base).total
     info = ModelInfo.from_config(base.config)
     model = method.build(base, params, info)

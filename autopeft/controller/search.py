@@ -38,10 +38,10 @@ def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
                       say: Callable[[str], None]) -> Any:
     """Drop methods that cannot apply to the model (checked on a meta-device copy)."""
     from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import build_meta_model
+    from autopeft.modeling import build_model
 
-    meta = build_meta_model(ref, num_labels=spec.num_labels,
-                            trust_remote_code=settings.trust_remote_code)
+    meta = build_model(ref, num_labels=spec.num_labels, device="meta",
+                       trust_remote_code=settings.trust_remote_code)
     info = ModelInfo.from_config(meta.config)
     keep = []
     for name in space.methods:

@@ -288,7 +288,9 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     tuner = tune.Tuner(
         tune.with_resources(fn, trial_resources),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples,
-                                    time_budget_s=budget.time_budget, reuse_actors=False,
+                                    time_budget_s=budget.time_budget,
+                                    # warm workers: imports and the base model stay loaded
+                                    reuse_actors=True,
                                     scheduler=scheduler),
         run_config=tune.RunConfig(
             name=f"{name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,

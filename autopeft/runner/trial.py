@@ -55,13 +55,19 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
-    """Base model with the method applied; returns (model, tokenizer, ModelRef)."""
+    """Base model with the method applied; returns (model, tokenizer, ModelRef).
+
+    The base model and tokenizer come from this worker's warm copies when it ran a trial of
+    the same model before (:mod:`autopeft.runner.warm`).
+    """
     from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import load_model, load_tokenizer, resolve_model
+    from autopeft.modeling import resolve_model
+    from autopeft.runner import warm
 
     ref = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    tokenizer = load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
-    model = load_model(ref, num_labels=spec.num_labels, trust_remote_code=cfg.trust_remote_code)
+    tokenizer = warm.tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
+    model = warm.base_model(ref, num_labels=spec.num_labels,
+                            trust_remote_code=cfg.trust_remote_code)
     method = get_method(cfg.method)
     model = method.build(model, cfg.params, ModelInfo.from_config(model.config))
     return model, tokenizer, ref

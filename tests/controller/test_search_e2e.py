@@ -73,9 +73,9 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     card = (out / "README.md").read_text()
     assert "glue/sst2" in card and "accuracy" in card
     from autopeft.methods.saving import load_adapter
-    from autopeft.modeling import load_model, resolve_model
+    from autopeft.modeling import build_model, resolve_model
 
-    base = load_model(resolve_model(str(bert_dir)), num_labels=2)
+    base = build_model(resolve_model(str(bert_dir)), num_labels=2)
     assert load_adapter(base, out) is not None
     off_front = sorted({r["number"] for r in done} - {r["number"] for r in front_rows})
     if off_front:  # --save-adapters front (default) dropped the others
