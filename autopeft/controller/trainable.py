@@ -23,8 +23,9 @@ def trial_row(result: dict[str, Any]) -> dict[str, Any]:
     row = {k: result.get(k) for k in ROW_FIELDS}
     row["params"] = row["params"] or {}
     row["extra"] = {k: result.get(k) for k in ("device", "epochs_completed", "node_id",
-                                                "node_ip", "stopped_at_step", "adapter_path",
-                                                "predicted_peak_bytes", "grad_accum")
+                                                "gpu_ids", "node_ip", "stopped_at_step",
+                                                "adapter_path", "predicted_peak_bytes",
+                                                "grad_accum")
                     if result.get(k) is not None}
     return row
 
@@ -88,7 +89,8 @@ def trainable(config: dict[str, Any], *, base: dict[str, Any], space: dict[str, 
     cfg = TrialConfig(**{**base, "method": sampled.method, "params": sampled.params,
                          "learning_rate": sampled.learning_rate, "save_dir": save_dir,
                          "grad_accum": int(config.get(GRAD_ACCUM_KEY) or 1)})
-    where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
+    where = {"node_id": ray.get_runtime_context().get_node_id(),
+             "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
              "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}
     primary = data.spec.primary_metric
