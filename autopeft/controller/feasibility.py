@@ -30,12 +30,24 @@ class Plan:
     gpu_fraction: float
     reason: str | None = None
     prediction: dict[str, Any] | None = None
+    failed: bool = False  # planning raised: stored as failed, not as infeasible
 
     def violation(self) -> float:
         """Optuna constraint value: > 0 when infeasible (share of the budget exceeded)."""
+        if self.failed:
+            return 1.0  # as for an OOM: the sampler steers away instead of retrying it
         if self.predicted_bytes is None:
             return 0.0
         return self.predicted_bytes / self.budget_bytes - 1.0
+
+
+def planning_failure(exc: BaseException) -> Plan:
+    """The plan of a configuration whose planning raised ``exc``: never trained, stored
+    ``failed`` with the exception's type and first line as its reason."""
+    text = str(exc).strip()
+    what = type(exc).__name__ + (f": {text.splitlines()[0][:300]}" if text else "")
+    return Plan(False, 0, 0, None, 0, 0.0, failed=True,
+                reason=f"memory prediction failed: {what}")
 
 
 def training_dtype(precision: str, profile: Any) -> str:

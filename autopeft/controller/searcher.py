@@ -9,10 +9,14 @@ so our rows and Optuna's share one numbering.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from autopeft.controller.feasibility import planning_failure
 from autopeft.errors import AutopeftError
+
+log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "nsga2", "random")
 NUMBER_KEY = "_trial_number"
@@ -63,7 +67,9 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
     With ``planner`` (config -> :class:`~autopeft.controller.feasibility.Plan`) every sampled
     configuration is checked before it is launched: one that cannot fit is handed to
     ``on_infeasible`` (which stores it), told to Optuna as an infeasible (constraint > 0)
-    pruned trial, and another configuration is sampled in its place.
+    pruned trial, and another configuration is sampled in its place. A configuration whose
+    planning raises goes the same way, its plan marked ``failed`` with the exception as
+    reason: one broken prediction ends that configuration, never the search.
     """
     import json
 
@@ -116,7 +122,11 @@ def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sample
                     del self._ot_trials[trial_id]
                     continue
                 config[NUMBER_KEY] = ot_trial.number
-                plan = planner(config) if planner else None
+                try:
+                    plan = planner(config) if planner else None
+                except Exception as exc:  # noqa: BLE001 - it ends this configuration only
+                    log.debug("planning trial %s failed", ot_trial.number, exc_info=True)
+                    plan = planning_failure(exc)
                 if plan is None:
                     return config
                 # constraint <= 0: feasible; Optuna's samplers steer away from > 0

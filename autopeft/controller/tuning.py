@@ -125,27 +125,28 @@ class StoreCallback(Callback):
                 shutil.rmtree(path, ignore_errors=True)
 
     def record_infeasible(self, number: int | None, config: dict | None, plan: Any) -> None:
-        """Store a configuration the planner refused (never trained); None: gave up."""
-        from autopeft.space import decode_config
-
+        """Store a configuration the planner refused or could not plan (never trained), as
+        ``infeasible`` or ``failed``; None: gave up."""
         if number is None:
             self.say(f"stopping: {MAX_INFEASIBLE_IN_A_ROW} sampled configurations in a row "
-                     "do not fit the profile; shrink the space or pick a larger profile")
+                     "do not fit the profile or could not be planned; shrink the space or "
+                     "pick a larger profile")
             return
-        cfg = decode_config(self.space, {k: v for k, v in config.items()
-                                         if k not in PRIVATE_KEYS})
+        sampled = self._sampled(config)
         pred = plan.prediction or {}
-        row = {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate,
-               "status": "infeasible", "reason": plan.reason,
-               "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
+        status = "failed" if plan.failed else "infeasible"
+        row = {**sampled, "status": status, "reason": plan.reason,
+               "peak_memory_bytes": plan.predicted_bytes,
+               "memory_kind": "predicted" if plan.predicted_bytes is not None else None,
                "trainable_params": (pred.get("details") or {}).get("trainable_params"),
                "total_params": (pred.get("details") or {}).get("total_params")}
         fields = trial_row(row)
-        fields["extra"] = {"prediction": pred}
+        fields["method"] = fields["method"] or config.get("method") or "?"
+        fields["extra"] = {"prediction": pred} if pred else {}
         now = datetime.now(timezone.utc)
         self.db.add_trial(self.name, number=number, started_at=now, finished_at=now, **fields)
-        self.say(f"[infeasible] trial {number} {cfg.method} "
-                 f"{_short_params(cfg.params)}: {plan.reason}")
+        self.say(f"[{status}] trial {number} {fields['method']} "
+                 f"{_short_params(fields['params'])}: {plan.reason}")
 
     def close_unfinished(self, searcher: Any, reason: str) -> None:
         """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
@@ -181,22 +182,22 @@ class StoreCallback(Callback):
                 f"{self.primary}={result.get('primary_metric')}"
             )
         if "status" not in result:
-            result = {**self._sampled(trial), "status": "interrupted",
+            result = {**self._sampled(trial.config), "status": "interrupted",
                       "reason": "stopped before reporting (search time budget reached)"}
         self.store(trial, result)
 
-    def _sampled(self, trial: Any) -> dict[str, Any]:
+    def _sampled(self, config: dict) -> dict[str, Any]:
         from autopeft.space import decode_config
 
         try:
-            cfg = decode_config(self.space, {k: v for k, v in trial.config.items()
+            cfg = decode_config(self.space, {k: v for k, v in config.items()
                                              if k not in PRIVATE_KEYS})
         except Exception:  # noqa: BLE001 - a row without params beats a lost row
             return {}
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store(trial, {**self._sampled(trial), "status": "failed",
+        self.store(trial, {**self._sampled(trial.config), "status": "failed",
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
 
 

@@ -77,3 +77,36 @@ def test_non_completed_statuses_reach_optuna(storage):
         assert by_number[numbers[status]].state.name == state, status
     assert by_number[numbers["oom"]].constraints["memory"] > 0
     assert by_number[numbers["completed"]].values == [0.6, 3, 4]
+
+
+def test_a_plan_that_raises_ends_only_its_configuration(storage):
+    space = space_from_dict({"name": "m", "methods": {"full": {}, "lora": {}}})
+    handed = []
+
+    def planner(config):
+        if config["method"] == "full":
+            raise RuntimeError("cannot hook a frozen tensor\n  second line")
+        return Plan(True, 8, 1, 10, 100, 0.0)
+
+    search = _searcher(storage, space, planner=planner,
+                       on_infeasible=lambda n, c, p: handed.append((n, c, p)))
+    configs = [search.suggest(f"t{i}") for i in range(4)]
+    assert all(c["method"] == "lora" for c in configs)
+    assert handed, "seed 0 samples full at least once in 4 tries"
+    study = optuna.load_study(study_name="s", storage=storage)
+    by_number = {t.number: t for t in study.trials}
+    for number, config, plan in handed:
+        assert config["method"] == "full" and config[NUMBER_KEY] == number
+        assert plan.failed and not plan.fits
+        assert plan.reason == "memory prediction failed: RuntimeError: cannot hook a frozen tensor"
+        # not resampled forever: pruned with a violated constraint, like an infeasible plan
+        assert by_number[number].state == optuna.trial.TrialState.PRUNED
+        assert by_number[number].constraints["memory"] > 0
+
+
+def test_planning_failure_reason_without_a_message():
+    from autopeft.controller.feasibility import planning_failure
+
+    assert planning_failure(KeyError()).reason == "memory prediction failed: KeyError"
+    assert planning_failure(ValueError("bad: x")).reason == (
+        "memory prediction failed: ValueError: bad: x")
