@@ -14,7 +14,7 @@ OBJECTIVE_KEYS = ("trainable_params", "peak_memory")
 ROW_FIELDS = (
     "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
     "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
-    "eval_seconds", "examples_per_second", "steps",
+    "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
 )
 
 

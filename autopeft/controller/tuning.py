@@ -57,6 +57,9 @@ def progress_line(done: int, total: int, number: int, row: dict[str, Any], prima
             f"{secs:.0f}s {row.get('status')}")
     if row.get("status") != "completed" and row.get("reason"):
         line += f" ({row['reason'][:160]})"
+    elif row.get("unparseable_predictions"):
+        line += (f" ({row['unparseable_predictions']}/{row.get('eval_examples')} dev "
+                 "predictions unparseable)")
     return line
 
 
