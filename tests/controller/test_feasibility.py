@@ -113,11 +113,17 @@ def test_a_prediction_that_raises_fails_one_configuration_not_the_search(bert_di
     space.write_text("name: raises\nmethods:\n  full: {}\n  lora: {}\n")
     db = f"sqlite:///{tmp_path}/r.db"
     lines: list[str] = []
-    run_search(SearchSettings(
-        task="glue/sst2", model=str(bert_dir), space=str(space), study="raises", storage=db,
-        budget=Budget(epochs=1, max_steps=2, trials=2), sampler="random", seed=2,
-        train_samples=32, eval_samples=16, batch_size=8, max_length=64, cpus_per_trial=1,
-        profile=_profile(tmp_path, 10**9)), say=lines.append)  # seed 2 samples full first
+    try:
+        run_search(SearchSettings(
+            task="glue/sst2", model=str(bert_dir), space=str(space), study="raises",
+            storage=db, budget=Budget(epochs=1, max_steps=2, trials=2), sampler="random",
+            seed=2, train_samples=32, eval_samples=16, batch_size=8, max_length=64,
+            cpus_per_trial=1, profile=_profile(tmp_path, 10**9)),  # seed 2: full first
+            say=lines.append)
+    finally:  # the search shuts its Ray down, unless it failed before starting trials
+        import ray
+
+        ray.shutdown()
 
     store = Store(db)
     assert store.require_study("raises").status == "finished"
