@@ -41,6 +41,8 @@ _LABELS = {
     "train_seconds": "train s",
     "eval_seconds": "eval s",
     "examples_per_second": "examples/s",
+    "unparseable_predictions": "unparseable",
+    "eval_examples": "eval examples",
     "is_pareto": "pareto",
     "space_name": "space",
     "n_trials": "trials",
@@ -69,8 +71,9 @@ def trial_rows(
 
     Args:
         trials: Trials to show, in the order to show them.
-        detailed: Add every metric, total params, memory kind, eval time, steps, times and
-            ``extra``.
+        detailed: Add every metric, total params, memory kind, eval time, steps, the count
+            of unparseable dev predictions (and of dev examples), times and ``extra``. Without
+            it, the unparseable count is a column only when some trial has one.
         primary: Column name for the primary metric (the study's first objective).
     """
     base = ["number", "method", "params", "learning_rate", "status", "reason", primary]
@@ -88,6 +91,8 @@ def trial_rows(
             "eval_seconds",
             "examples_per_second",
             "steps",
+            "unparseable_predictions",
+            "eval_examples",
             "started_at",
             "finished_at",
             "is_pareto",
@@ -102,6 +107,8 @@ def trial_rows(
             "examples_per_second",
             "is_pareto",
         ]
+        if any(t.unparseable_predictions for t in trials):  # generated text that is no label
+            tail.insert(tail.index("is_pareto"), "unparseable_predictions")
     columns = base + list(metric_cols.values()) + tail
     rows = []
     for t in trials:

@@ -60,9 +60,9 @@ RESULT_ATTR = "autopeft_result"
 ROW_FIELDS = (
     "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
     "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
-    "eval_seconds", "examples_per_second", "steps",
+    "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
 )
-EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "node_ip", "stopped_at_step",
+EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
                 "adapter_path", "predicted_peak_bytes", "grad_accum")
 
 

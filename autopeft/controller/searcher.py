@@ -6,8 +6,8 @@ ask-and-tell interface (``study.ask``, ``study.tell``, ``enqueue_trial``, ``set_
 when trials run; this class decides what they try:
 
 * every sampled configuration is planned against the hardware profile before it is launched;
-  one that cannot fit is stored as ``infeasible`` (Optuna: PRUNED with a memory constraint
-  > 0), one whose planning raises is stored as ``failed``, and another is sampled instead;
+  one that cannot fit is stored as ``infeasible``, one whose planning raises as ``failed``
+  (Optuna: PRUNED with a memory constraint > 0, either way), and another is sampled instead;
 * a configuration that already ran in the study is not run again: Optuna is told PRUNED
   (user attribute ``duplicate_of``), so samplers move away from it; when a finite space has
   no configuration left the search says so and stops;
@@ -208,7 +208,10 @@ class StudySearcher(Searcher):
             try:
                 plan = self.planner(config)
             except Exception as exc:  # noqa: BLE001 - one configuration ends, not the search
-                self._tell_stored(ot, TrialState.FAIL, self.on_plan_error, config, exc)
+                # as for an OOM: pruned with a violated constraint, so the sampler steers
+                # away instead of retrying the method (samplers ignore FAIL)
+                ot.set_constraint("memory", 1.0)
+                self._tell_stored(ot, TrialState.PRUNED, self.on_plan_error, config, exc)
                 continue
             # constraint <= 0: feasible; Optuna's samplers steer away from > 0
             ot.set_constraint("memory", plan.violation())

@@ -53,7 +53,8 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     cfg = settings.to_trial_config(sampled, model_path=model_path, threads=threads,
                                    save_dir=save_dir,
                                    grad_accum=int(config.get(GRAD_ACCUM_KEY) or 1))
-    where = {"node_id": ray.get_runtime_context().get_node_id(), "method": sampled.method,
+    where = {"node_id": ray.get_runtime_context().get_node_id(),
+             "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
              "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}
     primary = data.spec.primary_metric

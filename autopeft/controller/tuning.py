@@ -58,6 +58,9 @@ def progress_line(done: int, total: int, number: int, row: dict[str, Any], prima
             f"{secs:.0f}s {row.get('status')}")
     if row.get("status") != TrialStatus.COMPLETED and row.get("reason"):
         line += f" ({row['reason'][:160]})"
+    elif row.get("unparseable_predictions"):
+        line += (f" ({row['unparseable_predictions']}/{row.get('eval_examples')} dev "
+                 "predictions unparseable)")
     return line
 
 
@@ -219,10 +222,19 @@ def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
     return plan
 
 
-def trials_use_gpus(cluster: dict[str, float], profile: Any) -> bool:
-    """Whether trials ask Ray for GPUs: the cluster has some and the plan is not for a CPU
-    (``--profile none`` plans nothing: trials then get a whole GPU each)."""
+def trials_use_gpu(cluster: dict[str, float], profile: Any) -> bool:
+    """Whether each trial asks Ray for a GPU: the cluster has one, and the study's profile
+    is a GPU profile or there is none (``--profile none``: nothing planned, the GPU is used)."""
     return cluster.get("GPU", 0) > 0 and (profile is None or profile.device == "cuda")
+
+
+def trial_bundle(config: dict, cpus: float, use_gpu: bool) -> dict[str, float]:
+    """One trial's Ray resources: its CPUs and, on GPUs, the planner's predicted share of a
+    device (so small trials pack onto one), or a whole device when nothing was planned."""
+    bundle = {"CPU": cpus}
+    if use_gpu:
+        bundle["GPU"] = config.get(GPU_KEY) or 1.0
+    return bundle
 
 
 def _error_line(trial: Any) -> str:
@@ -276,14 +288,10 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         checkpoints = max(2, math.ceil(budget.epochs) + 1)
         scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
                                   max_t=checkpoints, grace_period=1, reduction_factor=2)
-    use_gpu = trials_use_gpus(ray.cluster_resources(), profile)
+    use_gpu = trials_use_gpu(ray.cluster_resources(), profile)
 
     def trial_resources(config: dict) -> Any:
-        # the planner's predicted share of a GPU, so that small trials pack onto one device
-        bundle = {"CPU": resources["cpu"]}
-        if use_gpu:
-            bundle["GPU"] = config.get(GPU_KEY) or 1.0
-        return tune.PlacementGroupFactory([bundle])
+        return tune.PlacementGroupFactory([trial_bundle(config, resources["cpu"], use_gpu)])
 
     tuner = tune.Tuner(
         tune.with_resources(fn, trial_resources),

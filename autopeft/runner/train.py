@@ -127,8 +127,14 @@ def train(
     )
 
 
-def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any) -> list:
-    """Predictions on the eval split, in eval order (labels, floats, or None if unparseable)."""
+def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any,
+            unparsed: dict[int, str] | None = None) -> list:
+    """Predictions on the eval split, in eval order (labels, floats, or None if unparseable).
+
+    Args:
+        unparsed: If given, receives eval index -> generated text of every output that did
+            not parse as a label (seq2seq only; a classification head always predicts one).
+    """
     import torch
 
     from autopeft.tasks import parse_label_text
@@ -149,6 +155,9 @@ def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, de
                     )
                     texts = tokenizer.batch_decode(out, skip_special_tokens=True)
                     values = [parse_label_text(data.spec, t) for t in texts]
+                    if unparsed is not None:
+                        unparsed.update((i, t) for i, t, v in zip(idx, texts, values, strict=True)
+                                        if v is None)
                 else:
                     logits = model(**batch).logits.float()
                     if data.spec.is_regression:

@@ -183,6 +183,10 @@ class TrialRow(Base):
     eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     examples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Dev predictions that could not be parsed into a label (generated text), of how many;
+    # NULL: not recorded (trials that never evaluated, rows from before revision 0002).
+    unparseable_predictions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eval_examples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     is_pareto: Mapped[bool] = mapped_column(
@@ -247,7 +251,9 @@ class StudySummary(StudyRecord):
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One stored trial. Memory is in bytes; times in seconds; datetimes tz-aware UTC."""
+    """One stored trial. Memory is in bytes; times in seconds; datetimes tz-aware UTC.
+    ``unparseable_predictions`` of ``eval_examples`` dev predictions did not parse as a
+    label (always 0 for classification heads; None when not recorded)."""
 
     study_name: str
     id: int
@@ -268,6 +274,8 @@ class TrialRecord:
     eval_seconds: float | None
     examples_per_second: float | None
     steps: int | None
+    unparseable_predictions: int | None
+    eval_examples: int | None
     started_at: datetime | None
     finished_at: datetime | None
     is_pareto: bool

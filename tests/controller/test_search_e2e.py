@@ -48,6 +48,7 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     for r in done:
         assert r["trainable_params"] > 0 and r["peak_memory_bytes"] > 0
         assert 0 <= r["accuracy"] <= 1
+        assert (r["unparseable_predictions"], r["eval_examples"]) == (0, 24)  # a head parses
 
     front = _cli("front", "--study", "e2e", "--storage", store_url, "-f", "json")
     assert front.returncode == 0, front.stderr
