@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from autopeft.controller.trainable import objective_values, trial_row
+from autopeft.controller.trainable import objective_values
 from autopeft.runner.config import TrialResult
+from autopeft.status import trial_row
 from autopeft.store import Store
 
 

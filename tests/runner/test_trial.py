@@ -91,9 +91,13 @@ def test_encoder_trial_completes(bert_dir, method):
     assert (res.unparseable_predictions, res.eval_examples) == (0, 24)  # a head always parses
 
 
-@pytest.mark.parametrize("method", ["lora", "prefix_tuning", "ln_tuning"])
-def test_seq2seq_trial_generates_label_text(t5_labels_dir, method):
-    res = run_trial(_cfg(t5_labels_dir, method, task="glue/rte"))
+@pytest.mark.parametrize("method, lr", [("lora", 1e-3), ("prefix_tuning", 1e-2),
+                                        ("ln_tuning", 1e-3)])
+def test_seq2seq_trial_generates_label_text(t5_labels_dir, method, lr):
+    # 20 random prefixes in every attention module throw the tiny model's generation off at
+    # first: at 1e-3 four steps do not bring it back to label words; at 1e-2 (within
+    # prefix tuning's range) they do.
+    res = run_trial(_cfg(t5_labels_dir, method, task="glue/rte", learning_rate=lr))
     assert res.status == "completed", res.reason
     assert set(res.metrics) == {"accuracy"}
     assert 0.0 <= res.primary_metric <= 1.0
