@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from autopeft.errors import AutopeftError
+from autopeft.options import check_fields, option
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Per-trial and whole-search limits.
+    """Per-trial and whole-search limits; each field is also an ``autopeft search`` flag."""
 
-    Attributes:
-        epochs: Training epochs per trial (the survey trained 3).
-        max_steps: Optional cap on optimizer steps per trial.
-        trial_timeout: Optional wall-clock cap in seconds per trial (training stops, the
-            trial is evaluated and stored as ``timeout``).
-        trials: Number of trials in the whole search.
-        time_budget: Optional wall-clock cap in seconds for the whole search.
-    """
-
-    epochs: float = 3.0
-    max_steps: int | None = None
-    trial_timeout: float | None = None
-    trials: int = 10
-    time_budget: float | None = None
+    trials: int = field(default=10, metadata=option(positive=True))
+    """number of trials (10)"""
+    epochs: float = field(default=3.0, metadata=option(positive=True))
+    """training epochs per trial (3, as the survey)"""
+    max_steps: int | None = field(default=None, metadata=option(positive=True))
+    """cap on optimizer steps per trial"""
+    trial_timeout: float | None = field(default=None, metadata=option(positive=True,
+                                                                       metavar="SECONDS"))
+    """cap on training seconds per trial (the trial is then evaluated and stored as timeout)"""
+    time_budget: float | None = field(default=None, metadata=option(positive=True,
+                                                                     metavar="SECONDS"))
+    """cap on the whole search's seconds"""
 
     def __post_init__(self) -> None:
-        checks = {
-            "--epochs": self.epochs,
-            "--max-steps": self.max_steps,
-            "--trial-timeout": self.trial_timeout,
-            "--trials": self.trials,
-            "--time-budget": self.time_budget,
-        }
-        for flag, value in checks.items():
-            if value is not None and not value > 0:
-                raise AutopeftError(f"{flag} must be positive, got {value}")
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

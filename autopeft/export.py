@@ -15,6 +15,7 @@ from typing import Any
 
 from autopeft import __version__
 from autopeft.errors import AutopeftError
+from autopeft.status import TrialStatus
 
 # Methods implemented as autopeft's own peft tuners: loading them needs register_tuners().
 PEFT_NATIVE = {"lora", "lokr", "vera", "ia3", "prompt_tuning", "ln_tuning"}
@@ -86,7 +87,7 @@ def export_trial(store: Any, study_name: str, number: int, output: str | Path) -
         raise AutopeftError(f"study '{study_name}' has no trial {number}; `autopeft trials "
                             f"--study {study_name}` lists them")
     trial = trials[number]
-    if trial.status != "completed":
+    if trial.status != TrialStatus.COMPLETED:
         raise AutopeftError(f"trial {number} of study '{study_name}' is {trial.status}, not "
                             "completed: it has nothing to export")
     source = (trial.extra or {}).get("adapter_path")

@@ -94,40 +94,53 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
         ) from None
 
 
-def load_model(ref: ModelRef, *, num_labels: int, trust_remote_code: bool = False) -> Any:
-    """The trainable base model: seq2seq LM, or an encoder with a fresh classification head."""
-    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
-
-    if not ref.has_weights:
-        raise AutopeftError(
-            f"model folder '{ref.name}' holds a config only (no weights): it can be used by "
-            "`autopeft estimate`, not for training"
-        )
-    if ref.is_seq2seq:
-        return _from_pretrained(
-            AutoModelForSeq2SeqLM, ref.path, trust_remote_code=trust_remote_code
-        )
-    kwargs: dict[str, Any] = {"num_labels": num_labels}
-    if num_labels == 1:
-        kwargs["problem_type"] = "regression"
-    model = _from_pretrained(
-        AutoModelForSequenceClassification, ref.path, trust_remote_code=trust_remote_code, **kwargs
-    )
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
-    return model
+def config_ref(config: Any, name: str = "<config>") -> ModelRef:
+    """A :class:`ModelRef` of an in-memory config (architecture only, no weights)."""
+    return ModelRef(name, name, config, bool(getattr(config, "is_encoder_decoder", False)),
+                    False)
 
 
-def build_meta_model(ref: ModelRef, *, num_labels: int, trust_remote_code: bool = False) -> Any:
-    """The architecture on the ``meta`` device: no weights, no memory, no download."""
+def build_model(ref: ModelRef, *, num_labels: int, device: str = "cpu", pretrained: bool = True,
+                trust_remote_code: bool = False) -> Any:
+    """The model the trial runner trains, in train mode; the one place models are built.
+
+    Encoder-decoder models are ``AutoModelForSeq2SeqLM`` (text-to-text); other models an
+    ``AutoModelForSequenceClassification`` with a fresh ``num_labels`` head (regression for
+    one label).
+
+    Args:
+        ref: The resolved model; its config is copied, never modified.
+        num_labels: Size of an encoder's classification head.
+        device: ``cpu`` (weights are loaded there; the caller moves the model), or ``meta``
+            for an architecture without memory (counting, planning).
+        pretrained: Load the model's weights (on ``meta`` nothing is loaded); False builds
+            randomly initialised weights from the config alone.
+        trust_remote_code: Allow model repositories with custom code.
+    """
+    import copy
+
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
-    config = ref.config
-    with torch.device("meta"):
-        if ref.is_seq2seq:
-            return AutoModelForSeq2SeqLM.from_config(config, trust_remote_code=trust_remote_code)
-        config.num_labels = num_labels
-        return AutoModelForSequenceClassification.from_config(
-            config, trust_remote_code=trust_remote_code
-        )
+    loader = AutoModelForSeq2SeqLM if ref.is_seq2seq else AutoModelForSequenceClassification
+    head: dict[str, Any] = {}
+    if not ref.is_seq2seq:
+        head = {"num_labels": num_labels}
+        if num_labels == 1:
+            head["problem_type"] = "regression"
+    if pretrained and device != "meta":
+        if not ref.has_weights:
+            raise AutopeftError(
+                f"model folder '{ref.name}' holds a config only (no weights): it can be used "
+                "by `autopeft estimate`, not for training"
+            )
+        model = _from_pretrained(loader, ref.path, trust_remote_code=trust_remote_code, **head)
+    else:
+        config = copy.deepcopy(ref.config)
+        for key, value in head.items():
+            setattr(config, key, value)
+        with torch.device(device):
+            model = loader.from_config(config, trust_remote_code=trust_remote_code)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
+    return model.train()

@@ -18,8 +18,22 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+# The one direction table: values times sign are minimised (-1 flips a maximised column).
 _SIGN = {"maximize": -1.0, "max": -1.0, "minimize": 1.0, "min": 1.0}
 _BLOCK = 512  # rows compared at once by the k >= 4 front: (front + block) x block x k
+
+
+def direction_sign(direction: str) -> float:
+    """-1.0 for ``maximize``/``max``, 1.0 for ``minimize``/``min``; ValueError otherwise."""
+    try:
+        return _SIGN[direction.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"direction must be maximize or minimize, got {direction!r}") from None
+
+
+def canonical_direction(direction: str) -> str:
+    """``maximize`` or ``minimize`` for any spelling :func:`direction_sign` accepts."""
+    return "maximize" if direction_sign(direction) < 0 else "minimize"
 
 
 def _signs(directions: Sequence[str], k: int) -> np.ndarray:

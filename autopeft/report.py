@@ -1,8 +1,9 @@
 """What ``autopeft front``, ``autopeft trials`` and ``autopeft studies`` print.
 
-Rows are flat dicts of raw values (bytes, counts, dicts, datetimes); :func:`render` turns
-them into a rich table for people (MiB, ``k=v`` params) or JSON/CSV for programs (bytes,
-real dicts). Typical use::
+Rendering only: which trials form the front is :mod:`autopeft.front`'s business. Rows are
+flat dicts of raw values (bytes, counts, dicts, datetimes); :func:`render` turns them into a
+rich table for people (MiB, ``k=v`` params) or JSON/CSV for programs (bytes, real dicts).
+Typical use::
 
     study = store.require_study(name)
     rows = trial_rows(front_trials(store, name), detailed=False, primary=study.primary)
@@ -20,24 +21,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autopeft.pareto import pareto_mask
 from autopeft.store.models import StudySummary, TrialRecord
-from autopeft.store.store import Store
 
-# Used when a study stored no objectives; the first objective is always the primary metric.
-OBJECTIVES: tuple[tuple[str, str], ...] = (
-    ("primary_metric", "maximize"),
-    ("trainable_params", "minimize"),
-    ("peak_memory_bytes", "minimize"),
-)
-# Objective names that are spelled differently from the TrialRecord attribute.
-ALIASES = {"peak_memory": "peak_memory_bytes", "memory": "peak_memory_bytes"}
 FORMATS = ("table", "json", "csv")
 
 _LABELS = {
@@ -51,6 +41,8 @@ _LABELS = {
     "train_seconds": "train s",
     "eval_seconds": "eval s",
     "examples_per_second": "examples/s",
+    "unparseable_predictions": "unparseable",
+    "eval_examples": "eval examples",
     "is_pareto": "pareto",
     "space_name": "space",
     "n_trials": "trials",
@@ -72,63 +64,6 @@ class Rows(list):
         self.empty = empty
 
 
-def objective_value(trial: TrialRecord, name: str, index: int) -> float | None:
-    """A trial's value for an objective: the first objective is ``primary_metric``; other
-    names are TrialRecord attributes (``peak_memory`` = ``peak_memory_bytes``) or keys of
-    ``metrics``."""
-    if index == 0:
-        return trial.primary_metric
-    attr = ALIASES.get(name, name)
-    value = getattr(trial, attr, None) if attr in TrialRecord.column_names() else None
-    if value is None:
-        value = trial.metrics.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def pareto_trials(
-    trials: Sequence[TrialRecord], objectives: Sequence[Sequence[str]] = OBJECTIVES
-) -> list[TrialRecord]:
-    """The non-dominated trials among completed ones with every objective known, best
-    primary first (descending when maximised, ascending when minimised; ties by number)."""
-    objectives = list(objectives) or list(OBJECTIVES)
-    candidates, values = [], []
-    for trial in trials:
-        if trial.status != "completed":
-            continue
-        row = [objective_value(trial, name, i) for i, (name, _) in enumerate(objectives)]
-        if all(v is not None for v in row):
-            candidates.append(trial)
-            values.append(row)
-    if not candidates:
-        return []
-    mask = pareto_mask(np.array(values, dtype=float), [d for _, d in objectives])
-    front = [t for t, keep in zip(candidates, mask, strict=True) if keep]
-    sign = -1.0 if objectives[0][1] in ("maximize", "max") else 1.0
-    return sorted(front, key=lambda t: (sign * t.primary_metric, t.number))
-
-
-def front_trials(store: Store, study_name: str) -> list[TrialRecord]:
-    """The Pareto front recomputed from the stored trials (``is_pareto`` is not trusted).
-
-    The same trials, in the same order, as ``pareto_trials`` of the completed trials, but
-    only the objective values are read for all of them (fast on 100,000 trials).
-    """
-    from autopeft.store.query import Objective
-
-    study = store.require_study(study_name)
-    objectives = list(study.objectives) or list(OBJECTIVES)
-    columns = set(TrialRecord.column_names())
-    # Read each value where objective_value reads it: the first objective is always
-    # primary_metric; others are a column (when not NULL), else a key of metrics.
-    sources = [Objective(objectives[0][1], column="primary_metric")]
-    for name, direction in objectives[1:]:
-        attr = ALIASES.get(name, name)
-        sources.append(Objective(direction, column=attr if attr in columns else None, metric=name))
-    return store.front(study_name, sources)
-
-
 def trial_rows(
     trials: Sequence[TrialRecord], *, detailed: bool, primary: str = "primary_metric"
 ) -> Rows:
@@ -136,8 +71,9 @@ def trial_rows(
 
     Args:
         trials: Trials to show, in the order to show them.
-        detailed: Add every metric, total params, memory kind, eval time, steps, times and
-            ``extra``.
+        detailed: Add every metric, total params, memory kind, eval time, steps, the count
+            of unparseable dev predictions (and of dev examples), times and ``extra``. Without
+            it, the unparseable count is a column only when some trial has one.
         primary: Column name for the primary metric (the study's first objective).
     """
     base = ["number", "method", "params", "learning_rate", "status", "reason", primary]
@@ -155,6 +91,8 @@ def trial_rows(
             "eval_seconds",
             "examples_per_second",
             "steps",
+            "unparseable_predictions",
+            "eval_examples",
             "started_at",
             "finished_at",
             "is_pareto",
@@ -169,6 +107,8 @@ def trial_rows(
             "examples_per_second",
             "is_pareto",
         ]
+        if any(t.unparseable_predictions for t in trials):  # generated text that is no label
+            tail.insert(tail.index("is_pareto"), "unparseable_predictions")
     columns = base + list(metric_cols.values()) + tail
     rows = []
     for t in trials:

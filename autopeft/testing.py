@@ -157,3 +157,99 @@ def tiny_model_dir(kind: str, path: Any, seed: int = 0) -> Any:
     model.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path
+
+
+# -- fault injection for controller tests ---------------------------------------------------
+# Faults reach trials through a hook that tests install, never through the production path:
+# fault_env() writes a sitecustomize.py that every Python process started with the returned
+# environment runs at start-up (the search's CLI process and its Ray workers alike); it
+# calls install_faults(), which wraps the Ray trainable by name. Ray resolves the trainable
+# by module and name in each worker, so the wrapped one runs there.
+FAULTS_ENV = "AUTOPEFT_TEST_FAULTS"
+FAULTS = ("exit", "raise", "oom", "nan")
+
+
+def fault_env(folder: Any, plan: dict[int, str]) -> dict[str, str]:
+    """Environment variables that make trial ``n`` of a search fail as ``plan[n]`` says.
+
+    ``exit`` kills the trial's Ray worker (a Ray-level failure), ``raise`` raises inside the
+    trial, ``oom`` raises torch's CUDA out-of-memory error, ``nan`` makes the loss diverge.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    bad = sorted(set(plan.values()) - set(FAULTS))
+    if bad:
+        raise ValueError(f"unknown faults {bad}; known: {', '.join(FAULTS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import autopeft.testing\nautopeft.testing.install_faults_from_env()\n"
+    )
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, FAULTS_ENV: json.dumps({str(k): v for k, v in plan.items()})}
+
+
+def install_faults_from_env() -> None:
+    """Install the plan that :func:`fault_env` put in the environment (sitecustomize)."""
+    import json
+    import os
+
+    plan = os.environ.get(FAULTS_ENV)
+    if plan:
+        install_faults({int(k): v for k, v in json.loads(plan).items()})
+
+
+def install_faults(plan: dict[int, str]) -> None:
+    """Wrap ``autopeft.controller.trainable.trainable`` so trial numbers in ``plan`` fail."""
+    import contextlib
+    import functools
+    import os
+
+    import autopeft.controller.trainable as module
+    import autopeft.runner.trial as runner
+
+    real = module.trainable
+    if getattr(real, "autopeft_faults", None) is not None:
+        return  # installed already
+
+    @contextlib.contextmanager
+    def faulty_build(fault: str):
+        build = runner.build_trial_model
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            import torch
+
+            if fault == "raise":
+                raise RuntimeError("injected fault")
+            if fault == "oom":
+                raise torch.OutOfMemoryError(
+                    "CUDA out of memory (injected). Tried to allocate 8 GiB")
+            model, *rest = build(*args, **kwargs)
+            with torch.no_grad():
+                for p in model.parameters():
+                    if p.requires_grad:
+                        p.fill_(float("nan"))
+            return (model, *rest)
+
+        runner.build_trial_model = broken
+        try:
+            yield
+        finally:
+            runner.build_trial_model = build
+
+    @functools.wraps(real)
+    def trainable(config: dict, **kwargs: Any) -> None:
+        from autopeft.controller.searcher import NUMBER_KEY
+
+        fault = plan.get(int(config.get(NUMBER_KEY, -1)))
+        if fault == "exit":
+            os._exit(3)
+        if fault is None:
+            return real(config, **kwargs)
+        with faulty_build(fault):
+            return real(config, **kwargs)
+
+    trainable.autopeft_faults = plan  # type: ignore[attr-defined]
+    module.trainable = trainable

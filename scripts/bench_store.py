@@ -2,7 +2,7 @@
 
 For each backend a fresh store (a temporary SQLite file; a PostgreSQL database created here
 and dropped afterwards) gets one study of ``--trials`` synthetic trials, inserted with
-SQLAlchemy core ``insert`` executemany in batches. Then :func:`autopeft.report.front_trials`
+SQLAlchemy core ``insert`` executemany in batches. Then :func:`autopeft.front.front_trials`
 — what ``autopeft front --study S`` computes: the Pareto front recomputed from the completed
 trials, as full records — is timed ``--runs`` times on an open Store after one warm-up run.
 The goal is under 100 ms per call on each backend. The old path (every completed trial as
@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autopeft.report import front_trials, pareto_trials  # noqa: E402
+from autopeft.front import front_trials, pareto_trials  # noqa: E402
 from autopeft.store import Store  # noqa: E402
 from autopeft.store.models import TrialRow  # noqa: E402
 

@@ -8,13 +8,8 @@ import json
 
 import pytest
 
-from autopeft.report import (
-    front_trials,
-    pareto_trials,
-    render,
-    study_rows,
-    trial_rows,
-)
+from autopeft.front import front_trials, pareto_trials
+from autopeft.report import render, study_rows, trial_rows
 from autopeft.store import Store
 
 OBJECTIVES = [
@@ -122,6 +117,7 @@ def test_trials_formats(store):
         "accuracy",
     ]
     assert "f1" not in short.columns and "started_at" not in short.columns
+    assert "unparseable_predictions" not in short.columns  # no trial has any
     rows = trial_rows(trials, detailed=True, primary="accuracy")
     assert {"f1", "metric_status", "total_params", "steps", "started_at"} <= set(rows.columns)
     assert "accuracy" in rows.columns and rows.columns.count("accuracy") == 1
@@ -135,6 +131,34 @@ def test_trials_formats(store):
     assert data[7]["trainable_pct"] is None
     lines = render(rows, "csv").splitlines()
     assert lines[0].split(",") == rows.columns and len(lines) == 1 + len(TRIALS)
+
+
+def test_unparseable_predictions_are_shown_and_never_ranked(store, store_url, capsys):
+    from autopeft.cli.main import main
+
+    common = dict(method="lora", params={}, learning_rate=1e-3, total_params=22_700_000,
+                  eval_examples=24)
+    # generated junk only: its score (the metric's treatment of junk) must not rank
+    store.add_trial("demo", number=9, status="failed", primary_metric=0.99,
+                    trainable_params=10, peak_memory_bytes=MiB, unparseable_predictions=24,
+                    reason="all 24 dev predictions were unparseable (e.g. dev example 0 "
+                    "generated '')", **common)
+    # partly junk: counted, and ranked on its score (it dominates trial 0)
+    store.add_trial("demo", number=10, status="completed", primary_metric=0.85,
+                    trainable_params=300_000, peak_memory_bytes=900 * MiB,
+                    unparseable_predictions=5, **common)
+    assert [t.number for t in front_trials(store, "demo")] == [10, 3, 1, 8]
+    assert [t.number for t in pareto_trials(store.trials("demo"), OBJECTIVES)] == [10, 3, 1, 8]
+
+    assert main(["trials", "--study", "demo", "--storage", store_url, "-f", "json"]) == 0
+    by_number = {d["number"]: d for d in json.loads(capsys.readouterr().out)}
+    assert (by_number[9]["unparseable_predictions"], by_number[9]["eval_examples"]) == (24, 24)
+    assert by_number[9]["status"] == "failed" and "unparseable" in by_number[9]["reason"]
+    assert by_number[10]["unparseable_predictions"] == 5
+    assert by_number[0]["unparseable_predictions"] is None  # not recorded
+    short = trial_rows(store.trials("demo"), detailed=False, primary="accuracy")
+    assert "unparseable_predictions" in short.columns
+    assert "unparseable" in render(short, "table", width=300)
 
 
 def test_studies_formats(store):

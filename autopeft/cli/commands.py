@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from autopeft.budget import Budget
-
 
 def _out(text: str) -> None:
     print(text, flush=True)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from autopeft.controller.search import SearchSettings, run_search
-    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.controller.search import run_search
+    from autopeft.front import front_trials
+    from autopeft.report import render, trial_rows
+    from autopeft.settings import SearchSettings
     from autopeft.store import Store
 
-    budget = Budget(epochs=args.epochs, max_steps=args.max_steps,
-                    trial_timeout=args.trial_timeout, trials=args.trials,
-                    time_budget=args.time_budget)
-    settings = SearchSettings(
-        task=args.task, model=args.model, space=args.space, study=args.study,
-        storage=args.storage, budget=budget, sampler=args.sampler, seed=args.seed,
-        concurrency=args.concurrency, ray_address=args.ray_address, data_dir=args.data_dir,
-        train_samples=args.train_samples, eval_samples=args.eval_samples,
-        batch_size=args.batch_size, max_length=args.max_length, precision=args.precision,
-        trust_remote_code=args.trust_remote_code, cpus_per_trial=args.cpus_per_trial,
-        resume=args.resume, scheduler=args.scheduler, eval_every=args.eval_every,
-        save_adapters=args.save_adapters, save_full=args.save_full, profile=args.profile,
-        cover_methods=args.cover_methods,
-        artifacts_dir=args.artifacts_dir,
-    )
+    settings = SearchSettings.from_args(args)
     name = run_search(settings, say=_out)
     store = Store(args.storage)
     front = front_trials(store, name)
@@ -41,7 +27,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_front(args: argparse.Namespace) -> int:
-    from autopeft.report import front_trials, render, trial_rows
+    from autopeft.front import front_trials
+    from autopeft.report import render, trial_rows
     from autopeft.store import Store
 
     store = Store(args.storage)
@@ -86,9 +73,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise AutopeftError(f"--env takes KEY=VALUE, got '{item}'")
         env[key] = value
+    from autopeft.settings import SearchSettings
+
     submit_search(argv, address=args.address, storage=args.storage,
                   working_dir=args.working_dir, wait=args.wait, env=env,
-                  timeout=args.timeout, say=_out)
+                  timeout=args.timeout, say=_out, validate=SearchSettings.from_argv)
     return 0
 
 

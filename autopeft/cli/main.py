@@ -13,13 +13,7 @@ from collections.abc import Sequence
 
 from autopeft import __version__
 from autopeft.errors import AutopeftError
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) instead of usage + error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+from autopeft.settings import OneLineParser, SearchSettings
 
 
 def _positive_int(text: str) -> int:
@@ -53,62 +47,15 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="autopeft", description=(
+    parser = OneLineParser(prog="autopeft", description=(
         "Search PEFT methods, sizes and placements for a task and model; store the Pareto "
         "front of task metric vs trainable parameters vs peak memory."))
     parser.add_argument("--version", action="version", version=f"autopeft {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=_Parser)
+                                parser_class=OneLineParser)
 
     s = sub.add_parser("search", help="run a search and store every trial")
-    s.add_argument("--task", required=True, help="e.g. glue/sst2, glue/rte, superglue/boolq")
-    s.add_argument("--model", required=True, help="hub id or local folder (e.g. t5-large)")
-    s.add_argument("--study", help="study name (default: made up from task, model and time); "
-                                   "an existing study with the same settings is continued")
-    s.add_argument("--resume", action="store_true",
-                   help="continue --study after a crash or stop (it must exist)")
-    s.add_argument("--space", default="default",
-                   help="search space: a YAML file or a name in search_spaces/ (default)")
-    s.add_argument("--trials", type=_positive_int, default=10, help="number of trials (10)")
-    s.add_argument("--epochs", type=_positive_float, default=3.0, help="epochs per trial (3)")
-    s.add_argument("--max-steps", type=_positive_int, help="cap on optimizer steps per trial")
-    s.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
-                   help="cap on training seconds per trial")
-    s.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
-                   help="cap on the whole search's seconds")
-    s.add_argument("--concurrency", type=_positive_int, default=1, help="trials at once (1)")
-    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
-    s.add_argument("--cover-methods", action="store_true",
-                   help="start with one trial of each method of the space (the rest of each "
-                        "configuration sampled), then search as usual")
-    s.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
-                   help="asha: stop weak trials early on the primary metric (evaluates on dev "
-                        "every epoch or --eval-every steps)")
-    s.add_argument("--eval-every", type=_positive_int, metavar="STEPS",
-                   help="steps between dev evaluations with --scheduler asha (default: epoch)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--batch-size", type=_positive_int, default=16)
-    s.add_argument("--max-length", type=_positive_int, default=256, help="input tokens (256)")
-    s.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    s.add_argument("--data-dir", default=None,
-                   help="local GLUE/SuperGLUE copy (default: $AUTOPEFT_DATA_DIR or ../shared/data)")
-    s.add_argument("--train-samples", type=_positive_int, help="subsample training examples")
-    s.add_argument("--eval-samples", type=_positive_int, help="subsample evaluation examples")
-    s.add_argument("--ray-address", help="join an existing Ray cluster (default: local Ray)")
-    s.add_argument("--cpus-per-trial", type=_positive_int)
-    s.add_argument("--trust-remote-code", action="store_true")
-    _add_common(s)
-
-    s.add_argument("--profile", metavar="NAME|FILE",
-                   help="hardware to plan for: a profile name (a100-80gb, ...; `autopeft "
-                        "profile --list`), a YAML file, auto (detect, the default) or none")
-    s.add_argument("--save-adapters", choices=("none", "front", "all"), default="front",
-                   help="keep trained adapters of front trials (default), all trials, or none")
-    s.add_argument("--save-full", action="store_true",
-                   help="also keep full fine-tuning trials (a whole model each)")
-    s.add_argument("--artifacts-dir", metavar="DIR",
-                   help="where adapters are kept (default: the per-user data folder; on a "
-                        "cluster, a folder every node shares)")
+    SearchSettings.add_arguments(s)  # one flag per settings field
 
     sb = sub.add_parser("submit", help="send a whole search to a Ray cluster as a Ray Job")
     sb.add_argument("--address", help="the cluster's job server, e.g. http://HEAD:8265 "

@@ -72,13 +72,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def estimate_rows(args: argparse.Namespace) -> list[dict]:
     from autopeft.methods import count_parameters, get_method
     from autopeft.methods.base import ModelInfo
-    from autopeft.modeling import build_meta_model, resolve_model
+    from autopeft.modeling import build_model, resolve_model
 
     method = get_method(args.method)
     params = method.resolve_params(parse_params(args.param))
     ref = resolve_model(args.model, trust_remote_code=args.trust_remote_code)
-    base = build_meta_model(ref, num_labels=args.num_labels,
-                            trust_remote_code=args.trust_remote_code)
+    base = build_model(ref, num_labels=args.num_labels, device="meta",
+                       trust_remote_code=args.trust_remote_code)
     base_total = count_parameters(base).total
     info = ModelInfo.from_config(base.config)
     model = method.build(base, params, info)
@@ -97,15 +97,18 @@ def estimate_rows(args: argparse.Namespace) -> list[dict]:
 
 
 def _memory_rows(args: argparse.Namespace, ref: Any, method: str, params: dict) -> list[dict]:
-    from autopeft.controller.feasibility import training_dtype
     from autopeft.hardware import load_profile
     from autopeft.memory import fits, predict_peak_memory
+    from autopeft.precision import profile_dtype
 
     profile = load_profile(args.profile) if args.profile else None
     device = profile.device if profile else "cuda"
-    dtype = args.dtype
-    if dtype == "auto":
-        dtype = training_dtype("auto", profile) if profile else "fp32"
+    # A profile decides as it will for its trials (fp32 on CPU whatever was asked); without
+    # one, the dtype asked for (auto: fp32).
+    if profile:
+        dtype = profile_dtype(args.dtype, profile)
+    else:
+        dtype = "fp32" if args.dtype == "auto" else args.dtype
     pred = predict_peak_memory(ref.config, method, params, batch_size=args.batch_size,
                                seq_len=args.seq_len, target_len=args.target_len, dtype=dtype,
                                num_labels=args.num_labels, device=device)

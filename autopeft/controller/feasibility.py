@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autopeft.errors import AutopeftError
+from autopeft.precision import profile_dtype
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,6 @@ class Plan:
         if self.predicted_bytes is None:
             return 0.0
         return self.predicted_bytes / self.budget_bytes - 1.0
-
-
-def training_dtype(precision: str, profile: Any) -> str:
-    """The dtype the runner will train in on this profile (``auto`` resolved)."""
-    if profile.device == "cpu":
-        return "fp32"
-    if precision != "auto":
-        return precision
-    return "bf16" if profile.bf16 else ("fp16" if profile.fp16 else "fp32")
 
 
 def _gib(n: int) -> str:
@@ -69,7 +61,7 @@ class Planner:
 
         return predict_peak_memory(
             self.model_config, method, params, batch_size=batch, seq_len=self.seq_len,
-            target_len=self.target_len, dtype=training_dtype(self.precision, self.profile),
+            target_len=self.target_len, dtype=profile_dtype(self.precision, self.profile),
             num_labels=self.num_labels, device=self.profile.device,
         )
 

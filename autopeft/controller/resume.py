@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autopeft.errors import AutopeftError
-
-RESULT_ATTR = "autopeft_result"
-FINISHED = ("completed", "failed", "timeout", "not_applicable", "infeasible", "oom", "diverged",
-            "pruned")
+from autopeft.status import RESULT_ATTR, StudyStatus, TrialStatus
 
 
 @dataclass
@@ -62,7 +59,7 @@ def check_compatible(study: Any, *, task: str, model: str, model_path: str, spac
 
 def check_not_running_elsewhere(study: Any) -> None:
     """Refuse to resume a study whose controller is still alive on this host."""
-    if study.status != "running":
+    if study.status != StudyStatus.RUNNING:
         return
     settings = study.settings or {}
     pid, host = settings.get("controller_pid"), settings.get("controller_host")
@@ -103,12 +100,12 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
                 method, params, lr = trial.params.get("method", "?"), {}, None
             store.add_trial(
                 name, number=trial.number, method=method, params=params, learning_rate=lr,
-                status="interrupted",
+                status=TrialStatus.INTERRUPTED,
                 reason="the search controller stopped while this trial ran; its "
                        "configuration was queued to run again",
                 started_at=trial.datetime_start,
             )
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL)
             if trial.params:
                 study.enqueue_trial(trial.params, skip_if_exists=False)
             out.interrupted.append(trial.number)
@@ -121,4 +118,4 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
 
 def finished_count(store: Any, name: str) -> int:
     """Trials that used up budget: every stored trial except interrupted ones."""
-    return sum(1 for t in store.trials(name) if t.status in FINISHED)
+    return sum(1 for t in store.trials(name) if TrialStatus(t.status).used_budget)

@@ -10,60 +10,13 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from autopeft.budget import Budget
 from autopeft.errors import AutopeftError
-
-
-@dataclass
-class SearchSettings:
-    """Everything ``autopeft search`` was asked to do (stored with the study)."""
-
-    task: str
-    model: str
-    space: str = "default"
-    study: str | None = None
-    storage: str | None = None
-    budget: Budget = field(default_factory=Budget)
-    sampler: str = "tpe"
-    seed: int = 0
-    concurrency: int = 1
-    ray_address: str | None = None
-    data_dir: str | None = None
-    train_samples: int | None = None
-    eval_samples: int | None = None
-    batch_size: int = 16
-    max_length: int = 256
-    precision: str = "auto"
-    trust_remote_code: bool = False
-    cpus_per_trial: int | None = None
-    profile: str | None = None
-    cover_methods: bool = False
-    save_adapters: str = "front"
-    save_full: bool = False
-    artifacts_dir: str | None = None
-    resume: bool = False
-    scheduler: str = "fifo"
-    eval_every: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("concurrency", "batch_size", "max_length"):
-            if not getattr(self, name) > 0:
-                raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
-        for name in ("train_samples", "eval_samples", "cpus_per_trial"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise AutopeftError(f"--{name.replace('_', '-')} must be positive")
-        if self.save_adapters not in ("none", "front", "all"):
-            raise AutopeftError("--save-adapters must be none, front or all")
-        if self.study is not None and not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,119}", self.study):
-            raise AutopeftError(
-                f"bad study name '{self.study}': use letters, digits, '.', '_' or '-'"
-            )
+from autopeft.settings import SearchSettings
+from autopeft.status import StudyStatus
 
 
 def artifacts_root(settings: SearchSettings, name: str) -> Path:
@@ -85,10 +38,10 @@ def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
                       say: Callable[[str], None]) -> Any:
     """Drop methods that cannot apply to the model (checked on a meta-device copy)."""
     from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import build_meta_model
+    from autopeft.modeling import build_model
 
-    meta = build_meta_model(ref, num_labels=spec.num_labels,
-                            trust_remote_code=settings.trust_remote_code)
+    meta = build_model(ref, num_labels=spec.num_labels, device="meta",
+                       trust_remote_code=settings.trust_remote_code)
     info = ModelInfo.from_config(meta.config)
     keep = []
     for name in space.methods:
@@ -142,8 +95,6 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     from autopeft.tasks import get_task, load_task
 
     say = say or (lambda line: print(line, flush=True))
-    if settings.resume and not settings.study:
-        raise AutopeftError("--resume needs --study NAME (the study to continue)")
     spec = get_task(settings.task)
     space = load_space(settings.space)
     store = Store(settings.storage)
@@ -184,8 +135,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     if existing is None:
         objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
                       ("peak_memory_bytes", "minimize")]
-        store_settings = {k: v for k, v in asdict(settings).items()
-                          if k not in ("budget", "storage", "space", "resume")}
+        store_settings = settings.to_stored()
         store_settings.update(resources=resources, data_source=data.source, model_path=ref.path,
                               artifacts_dir=str(artifacts),
                               **resume.controller_identity())
@@ -196,7 +146,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         say(f"study {name} in {store.safe_url}: {remaining} trials over "
             f"{', '.join(space.methods)}; {resources} per trial")
     else:
-        store.update_study_settings(name, resume.controller_identity(), status="running")
+        store.update_study_settings(name, resume.controller_identity(), status=StudyStatus.RUNNING)
         rec = resume.recover(store, name, resume.optuna_study_name(name), space)
         done = resume.finished_count(store, name)
         remaining = settings.budget.trials - done
@@ -206,7 +156,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
             + (f", {len(rec.recovered)} recovered" if rec.recovered else "")
             + f"; {max(remaining, 0)} to run")
         if remaining <= 0:
-            store.set_study_status(name, "finished", finished=True)
+            store.set_study_status(name, StudyStatus.FINISHED, finished=True)
             if not settings.ray_address:
                 ray.shutdown()
             return name
@@ -218,10 +168,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
                    artifacts=str(artifacts), profile=profile, model_config=ref.config,
                    say=say, cover_methods=settings.cover_methods and existing is None)
     except KeyboardInterrupt:
-        store.set_study_status(name, "interrupted", finished=True)
+        store.set_study_status(name, StudyStatus.INTERRUPTED, finished=True)
         raise
     except BaseException:
-        store.set_study_status(name, "failed", finished=True)
+        store.set_study_status(name, StudyStatus.FAILED, finished=True)
         raise
-    store.set_study_status(name, "finished", finished=True)
+    store.set_study_status(name, StudyStatus.FINISHED, finished=True)
     return name

@@ -1,18 +1,34 @@
-"""Optuna samplers and the Ray Tune searcher that drives them.
+"""Optuna samplers, and the Ray Tune searcher that asks and tells an Optuna study.
 
-``OptunaSearch`` tells Optuna a trial COMPLETE whenever the reported dict exists, even when
-our trial failed and reported no objective values (Optuna then rejects the values and the
-trial is left RUNNING). The subclass below tells Optuna FAIL for every trial whose status is
-not ``completed`` (samplers ignore FAILED trials), and hands each trial its Optuna number
-so our rows and Optuna's share one numbering.
+:class:`StudySearcher` is our own :class:`ray.tune.search.Searcher` on Optuna's public
+ask-and-tell interface (``study.ask``, ``study.tell``, ``enqueue_trial``, ``set_user_attr``,
+``set_constraint``), so no private attribute of Ray or Optuna is read. Ray decides where and
+when trials run; this class decides what they try:
+
+* every sampled configuration is planned against the hardware profile before it is launched;
+  one that cannot fit is stored as ``infeasible``, one whose planning raises as ``failed``
+  (Optuna: PRUNED with a memory constraint > 0, either way), and another is sampled instead;
+* a configuration that already ran in the study is not run again: Optuna is told PRUNED
+  (user attribute ``duplicate_of``), so samplers move away from it; when a finite space has
+  no configuration left the search says so and stops;
+* a trial's Optuna number is its number in our table, and each finished trial's stored row
+  travels with Optuna's trial (``RESULT_ATTR``), so a resume can restore a row that the
+  driver died before writing (:mod:`autopeft.controller.resume`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from autopeft.controller.ray_env import ray_environment
 from autopeft.errors import AutopeftError
+from autopeft.status import RESULT_ATTR, TrialStatus, trial_row
+
+ray_environment()  # before ray is imported: this module is imported only to run a search
+
+from ray.tune.search import Searcher  # noqa: E402
 
 SAMPLERS = ("tpe", "nsga2", "random")
 NUMBER_KEY = "_trial_number"
@@ -20,11 +36,12 @@ GRAD_ACCUM_KEY = "_grad_accum"
 GPU_KEY = "_gpu"
 PREDICTED_KEY = "_predicted_peak"
 PRIVATE_KEYS = (NUMBER_KEY, GRAD_ACCUM_KEY, GPU_KEY, PREDICTED_KEY)
+DUPLICATE_ATTR = "duplicate_of"
 # Stop a search whose space keeps producing configurations that cannot fit the profile.
 MAX_INFEASIBLE_IN_A_ROW = 25
-# Re-sample a configuration that already ran this many times at most, then accept it (a
-# space with few distinct points may have no new one left).
-MAX_DUPLICATE_RETRIES = 10
+# After this many proposals in a row that already ran, a finite space's next configuration
+# is picked among those not run yet (the sampler may have converged on a few points).
+MAX_DUPLICATES_IN_A_ROW = 10
 
 
 def _quiet_optuna() -> None:
@@ -52,106 +69,183 @@ def make_sampler(name: str, seed: int | None) -> Any:
     raise AutopeftError(f"unknown sampler '{name}'; choose one of {', '.join(SAMPLERS)}")
 
 
-def make_searcher(space_fn: Any, *, metrics: list[str], modes: list[str], sampler: Any,
-                  storage: Any, study_name: str,
-                  planner: Callable[[dict], Any] | None = None,
-                  on_infeasible: Callable[[int | None, dict | None, Any], None] | None = None,
-                  first: list[dict] | None = None) -> Any:
-    """An ``OptunaSearch`` whose Optuna study lives in our database (``storage``, an
-    Optuna storage from ``Store.optuna_storage()``).
-
-    With ``planner`` (config -> :class:`~autopeft.controller.feasibility.Plan`) every sampled
-    configuration is checked before it is launched: one that cannot fit is handed to
-    ``on_infeasible`` (which stores it), told to Optuna as an infeasible (constraint > 0)
-    pruned trial, and another configuration is sampled in its place.
-    """
-    import json
-
-    from ray.tune.search.optuna import OptunaSearch
-
-    from autopeft.controller.resume import RESULT_ATTR
-    from autopeft.controller.trainable import trial_row
+def open_study(storage: Any, study_name: str, sampler: Any, metrics: Sequence[str],
+               modes: Sequence[str]) -> Any:
+    """The study's Optuna study in our database (created on first use)."""
+    import optuna
 
     _quiet_optuna()
-    from ray.tune.search import Searcher
-    from ray.tune.search.optuna.optuna_search import OptunaTrialState
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, sampler=sampler, load_if_exists=True,
+        directions=["maximize" if m == "max" else "minimize" for m in modes],
+    )
+    if study.metric_names is None:
+        study.set_metric_names(list(metrics))  # shown by optuna-dashboard
+    return study
 
-    SEEN_STATES = (OptunaTrialState.COMPLETE, OptunaTrialState.PRUNED,
-                   OptunaTrialState.RUNNING)
 
-    class _Search(OptunaSearch):
-        # Ray checkpoints searchers by pickling them into the experiment folder; ours holds
-        # the storage URL (maybe with a password) and needs no checkpoint: the Optuna study
-        # in the database is what a resume continues from (controller/resume.py).
-        def save(self, checkpoint_path: str) -> None:
-            return None
+def config_key(params: dict[str, Any]) -> str:
+    """Identity of a configuration: its Optuna params, canonically serialised."""
+    return json.dumps(params, sort_keys=True, default=str)
 
-        def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
-            return None
 
-        def __getstate__(self) -> dict:
-            # Tune also pickles the searcher into tuner.pkl; drop the study and storage
-            # (their URL may carry a password) from that copy
-            return {**self.__dict__, "_ot_study": None, "_storage": None}
+def _ran(trial: Any) -> bool:
+    """A trial whose configuration counts as run (interrupted ones are queued again)."""
+    from optuna.trial import TrialState
 
-        def _duplicate(self, ot_trial: Any) -> bool:
-            """The same configuration ran already (or runs): TPE can re-propose a point."""
-            key = json.dumps(ot_trial.params, sort_keys=True)
-            for t in self._ot_study.get_trials(deepcopy=False, states=SEEN_STATES):
-                if t.number != ot_trial.number and json.dumps(t.params, sort_keys=True) == key:
-                    return True
-            return False
+    if trial.state in (TrialState.COMPLETE, TrialState.RUNNING):
+        return True
+    if trial.state == TrialState.PRUNED:
+        return DUPLICATE_ATTR not in trial.user_attrs
+    if trial.state == TrialState.FAIL:
+        row = json.loads(trial.user_attrs.get(RESULT_ATTR, "{}"))
+        return row.get("status") not in (None, TrialStatus.INTERRUPTED)
+    return False
 
-        def suggest(self, trial_id: str) -> dict | str | None:
-            retries = 0
-            for _ in range(MAX_INFEASIBLE_IN_A_ROW + MAX_DUPLICATE_RETRIES):
-                config = super().suggest(trial_id)
-                if config is None:
-                    return None
-                ot_trial = self._ot_trials[trial_id]
-                if retries < MAX_DUPLICATE_RETRIES and self._duplicate(ot_trial):
-                    # FAIL: samplers ignore it, and no row is stored for a config not run
-                    retries += 1
-                    self._ot_study.tell(ot_trial, state=OptunaTrialState.FAIL)
-                    del self._ot_trials[trial_id]
-                    continue
-                config[NUMBER_KEY] = ot_trial.number
-                plan = planner(config) if planner else None
-                if plan is None:
-                    return config
-                # constraint <= 0: feasible; Optuna's samplers steer away from > 0
-                ot_trial.set_constraint("memory", plan.violation())
-                if plan.fits:
-                    config.update({GRAD_ACCUM_KEY: plan.grad_accum, GPU_KEY: plan.gpu_fraction,
-                                   PREDICTED_KEY: plan.predicted_bytes})
-                    return config
-                on_infeasible(ot_trial.number, config, plan)
-                self._ot_study.tell(ot_trial, state=OptunaTrialState.PRUNED)
-                del self._ot_trials[trial_id]  # the next ask() makes a new Optuna trial
-            on_infeasible(None, None, None)
-            return Searcher.FINISHED
 
-        def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                              error: bool = False) -> None:
-            if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-                return super().on_trial_complete(trial_id, result, error)
-            if result and "status" in result:
-                # kept with Optuna's trial so a resume can restore our row if the driver
-                # dies between Optuna's tell and our write (see controller/resume.py)
-                row = trial_row(result)
-                self._ot_trials[trial_id].set_user_attr(RESULT_ATTR, json.dumps(row))
-            if result and result.get("status") == "completed":
-                return super().on_trial_complete(trial_id, result, error)
-            # "running": the last report of a trial an early-stopping scheduler stopped
-            status = (result or {}).get("status")
-            state = OptunaTrialState.PRUNED if status == "running" else OptunaTrialState.FAIL
-            if status == "oom":  # infeasible after all: tell the sampler, as for predictions
-                self._ot_trials[trial_id].set_constraint("memory", 1.0)
-                state = OptunaTrialState.PRUNED
-            self._ot_study.tell(self._ot_trials[trial_id], state=state)
-            self._completed_trials.add(trial_id)
+class StudySearcher(Searcher):
+    """A Ray Tune searcher that asks and tells ``study`` (from :func:`open_study`).
 
-    # ``first``: partial configurations Optuna runs before sampling (enqueued trials); the
-    # parameters they leave out are sampled as usual
-    return _Search(space=space_fn, metric=metrics, mode=modes, sampler=sampler,
-                   storage=storage, study_name=study_name, points_to_evaluate=first or None)
+    Args:
+        space: The loaded search space.
+        study: The Optuna study (in our database).
+        metrics: Result keys of the objective values, in the study's direction order.
+        seed: Seed of the pick among configurations not run yet (finite spaces).
+        planner: config -> :class:`~autopeft.controller.feasibility.Plan`, or None.
+        on_infeasible: Stores a configuration the planner refused: (number, config, plan).
+        on_plan_error: Stores a configuration whose planning raised: (number, config, error).
+        on_stop: Told why the searcher stops early (space used up, nothing fits).
+        first: Partial configurations run before sampling (``enqueue_trial``): the
+            parameters they leave out are sampled as usual.
+    """
+
+    def __init__(self, space: Any, *, study: Any, metrics: Sequence[str], seed: int = 0,
+                 planner: Callable[[dict], Any] | None = None,
+                 on_infeasible: Callable[[int, dict, Any], None] | None = None,
+                 on_plan_error: Callable[[int, dict, BaseException], None] | None = None,
+                 on_stop: Callable[[str], None] | None = None,
+                 first: list[dict] | None = None) -> None:
+        super().__init__()  # metric and mode are ours: several objectives
+        from autopeft.space import count_configurations, define_by_run
+
+        self.study = study
+        self.space = space
+        self.metrics = list(metrics)
+        self.seed = seed
+        self.planner = planner
+        self.on_infeasible = on_infeasible
+        self.on_plan_error = on_plan_error
+        self.on_stop = on_stop
+        self.define = define_by_run(space)
+        self.size = count_configurations(space)
+        self.live: dict[str, Any] = {}
+        self.ran = {config_key(t.params) for t in study.get_trials(deepcopy=False) if _ran(t)}
+        for params in first or []:
+            study.enqueue_trial(params)
+
+    # Tune checkpoints searchers by pickling them into the experiment folder; ours needs none
+    # (the Optuna study in the database is what a resume continues from), and its study holds
+    # the storage URL, which may carry a password.
+    def save(self, checkpoint_path: str) -> None:
+        return None
+
+    def restore(self, checkpoint_path: str) -> None:
+        return None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "study": None}
+
+    def set_search_properties(self, metric: Any, mode: Any, config: dict, **spec: Any) -> bool:
+        return True  # the space and objectives are ours already
+
+    def unfinished(self) -> dict[str, Any]:
+        """Optuna trials handed to Tune that have not been told yet, by Tune trial id."""
+        return dict(self.live)
+
+    def _stop(self, why: str) -> str:
+        if self.on_stop:
+            self.on_stop(why)
+        return Searcher.FINISHED
+
+    def _pick_unused(self) -> None:
+        import random
+
+        from autopeft.space import configurations
+
+        unused = [c for c in configurations(self.space) if config_key(c) not in self.ran]
+        if unused:
+            self.study.enqueue_trial(random.Random(self.seed + len(self.ran)).choice(unused))
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        from optuna.trial import TrialState
+
+        infeasible = duplicates = 0
+        while True:
+            if self.size is not None and len(self.ran) >= self.size:
+                return self._stop(f"the search space is used up: all {self.size} "
+                                  "configurations ran")
+            if infeasible >= MAX_INFEASIBLE_IN_A_ROW:
+                return self._stop(f"{MAX_INFEASIBLE_IN_A_ROW} sampled configurations in a row "
+                                  "do not fit the profile; shrink the space or pick a larger "
+                                  "profile")
+            ot = self.study.ask()
+            constants = self.define(ot)  # suggests the params: read ot.params after it
+            config = {**ot.params, **constants}
+            key = config_key(ot.params)
+            if key in self.ran:
+                ot.set_user_attr(DUPLICATE_ATTR, True)
+                self.study.tell(ot, state=TrialState.PRUNED)
+                duplicates += 1
+                if self.size is not None and duplicates >= MAX_DUPLICATES_IN_A_ROW:
+                    self._pick_unused()
+                    duplicates = 0
+                continue
+            self.ran.add(key)
+            config[NUMBER_KEY] = ot.number
+            if self.planner is None:
+                self.live[trial_id] = ot
+                return config
+            try:
+                plan = self.planner(config)
+            except Exception as exc:  # noqa: BLE001 - one configuration ends, not the search
+                # as for an OOM: pruned with a violated constraint, so the sampler steers
+                # away instead of retrying the method (samplers ignore FAIL)
+                ot.set_constraint("memory", 1.0)
+                self._tell_stored(ot, TrialState.PRUNED, self.on_plan_error, config, exc)
+                continue
+            # constraint <= 0: feasible; Optuna's samplers steer away from > 0
+            ot.set_constraint("memory", plan.violation())
+            if plan.fits:
+                config.update({GRAD_ACCUM_KEY: plan.grad_accum, GPU_KEY: plan.gpu_fraction,
+                               PREDICTED_KEY: plan.predicted_bytes})
+                self.live[trial_id] = ot
+                return config
+            self._tell_stored(ot, TrialState.PRUNED, self.on_infeasible, config, plan)
+            infeasible += 1
+
+    def _tell_stored(self, ot: Any, state: Any, store: Callable | None, config: dict,
+                     why: Any) -> None:
+        if store:
+            store(ot.number, config, why)
+        self.study.tell(ot, state=state)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        ot = self.live.pop(trial_id, None)
+        if ot is None:
+            return
+        result = result or {}
+        status = result.get("status")
+        if status is not None:
+            ot.set_user_attr(RESULT_ATTR, json.dumps(trial_row(result)))
+        if status == TrialStatus.COMPLETED:
+            self.study.tell(ot, [result[m] for m in self.metrics])
+        elif status == TrialStatus.RUNNING:  # the last report of an early-stopped trial
+            self.study.tell(ot, state=TrialState.PRUNED)
+        elif status == TrialStatus.OOM:  # infeasible after all: tell the sampler
+            ot.set_constraint("memory", 1.0)
+            self.study.tell(ot, state=TrialState.PRUNED)
+        else:
+            self.study.tell(ot, state=TrialState.FAIL)

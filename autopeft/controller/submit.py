@@ -15,7 +15,6 @@ the cluster's nodes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import time
@@ -64,6 +63,7 @@ def prepare_job(
     storage: str | None,
     working_dir: str | None = None,
     env: Mapping[str, str] | None = None,
+    validate: Callable[[Sequence[str]], Any] | None = None,
 ) -> JobSpec:
     """Check the search arguments and the storage URL; build the job to submit.
 
@@ -76,12 +76,14 @@ def prepare_job(
         working_dir: Local folder shipped to the cluster as the job's working directory
             (a checkout with local search spaces, say); None runs in the cluster's own.
         env: Extra environment variables for the driver and every trial.
+        validate: Parses the search arguments into settings (with ``study``, ``task`` and
+            ``model``), raising AutopeftError on bad ones; default
+            :meth:`autopeft.settings.SearchSettings.from_argv`.
 
     Raises:
         AutopeftError: bad search arguments, ``--storage``/``--ray-address`` among them, a
             bad storage URL, a relative SQLite path or a missing working directory.
     """
-    from autopeft.cli.main import build_parser
     from autopeft.controller.ray_env import RAY_ENV
     from autopeft.controller.search import make_study_name
     from autopeft.paths import ENV_STORAGE
@@ -94,9 +96,11 @@ def prepare_job(
                 f"'{arg.split('=', 1)[0]}' belongs to submit, not to the search: the job joins "
                 "the cluster it is sent to and writes to the store given to submit"
             )
-    args = _parse_search(build_parser(), argv)
-    if getattr(args, "resume", False) and not args.study:
-        raise AutopeftError("--resume needs --study NAME (the study to continue)")
+    if validate is None:
+        from autopeft.settings import SearchSettings
+
+        validate = SearchSettings.from_argv
+    args = validate(argv)
     study = args.study or make_study_name(args.task, args.model)
     if not args.study:
         argv += ["--study", study]
@@ -132,15 +136,6 @@ def prepare_job(
                    metadata={"autopeft_study": study, "autopeft_store": redact(storage)})
 
 
-def _parse_search(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    try:
-        return parser.parse_args(["search", *argv])
-    except SystemExit as exc:  # argparse already printed the reason
-        if exc.code == 0:  # --help
-            raise AutopeftError("search --help was printed; nothing was submitted") from None
-        raise AutopeftError("bad search arguments (see above); nothing was submitted") from None
-
-
 def _client(address: str) -> Any:
     from autopeft.controller.ray_env import ray_environment
 
@@ -169,6 +164,7 @@ def submit_search(
     env: Mapping[str, str] | None = None,
     say: Callable[[str], None] | None = None,
     timeout: float | None = None,
+    validate: Callable[[Sequence[str]], Any] | None = None,
 ) -> str:
     """Submit ``autopeft search <search_argv>`` as a Ray Job; returns the job id.
 
@@ -182,6 +178,7 @@ def submit_search(
         env: Extra environment variables for the job.
         say: Where progress lines go (default: print).
         timeout: With ``wait``, give up waiting after this many seconds (the job goes on).
+        validate: The search-argument parser (see :func:`prepare_job`).
 
     Raises:
         AutopeftError: bad input (nothing is submitted), an unreachable job server, or with
@@ -190,7 +187,8 @@ def submit_search(
     from autopeft.store.url import redact
 
     say = say or (lambda line: print(line, flush=True))
-    spec = prepare_job(search_argv, storage=storage, working_dir=working_dir, env=env)
+    spec = prepare_job(search_argv, storage=storage, working_dir=working_dir, env=env,
+                       validate=validate)
     storage = spec.runtime_env["env_vars"]["AUTOPEFT_STORAGE"]
     url = job_server_url(address)
     client = _client(url)

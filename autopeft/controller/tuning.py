@@ -23,13 +23,14 @@ from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from autopeft.controller.resume import optuna_study_name  # noqa: E402
 from autopeft.controller.searcher import (  # noqa: E402
     GPU_KEY,
-    MAX_INFEASIBLE_IN_A_ROW,
     NUMBER_KEY,
     PRIVATE_KEYS,
+    StudySearcher,
     make_sampler,
-    make_searcher,
+    open_study,
 )
-from autopeft.controller.trainable import trainable, trial_row  # noqa: E402
+from autopeft.controller.trainable import trainable  # noqa: E402
+from autopeft.status import TrialStatus, trial_row  # noqa: E402
 
 
 def _short_params(params: dict[str, Any]) -> str:
@@ -55,8 +56,11 @@ def progress_line(done: int, total: int, number: int, row: dict[str, Any], prima
             f"{_short_params(row.get('params') or {})} lr={row.get('learning_rate', 0):.1e} | "
             f"{metric_s} trainable={_fmt_count(row.get('trainable_params'))} peak={peak_s} "
             f"{secs:.0f}s {row.get('status')}")
-    if row.get("status") != "completed" and row.get("reason"):
+    if row.get("status") != TrialStatus.COMPLETED and row.get("reason"):
         line += f" ({row['reason'][:160]})"
+    elif row.get("unparseable_predictions"):
+        line += (f" ({row['unparseable_predictions']}/{row.get('eval_examples')} dev "
+                 "predictions unparseable)")
     return line
 
 
@@ -96,7 +100,7 @@ class StoreCallback(Callback):
         self.started[trial.trial_id] = datetime.now(timezone.utc)
 
     def store(self, trial: Any, row: dict[str, Any]) -> None:
-        from autopeft.report import front_trials
+        from autopeft.front import front_trials
 
         if trial.trial_id in self.stored or NUMBER_KEY not in trial.config:
             return
@@ -109,7 +113,7 @@ class StoreCallback(Callback):
         self.stored.add(trial.trial_id)
         self.done += 1
         self.say(progress_line(self.done, self.total, number, row, self.primary))
-        if row.get("status") == "completed":
+        if row.get("status") == TrialStatus.COMPLETED:
             front = {t.number for t in front_trials(self.db, self.name)}
             self.db.set_pareto(self.name, front)
             if self.keep_front_only:
@@ -119,84 +123,82 @@ class StoreCallback(Callback):
         """--save-adapters front: delete what trials that left the front had saved."""
         import shutil
 
-        for t in self.db.trials(self.name, status="completed"):
+        for t in self.db.trials(self.name, status=TrialStatus.COMPLETED):
             path = (t.extra or {}).get("adapter_path")
             if t.number not in front and path and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
-    def record_infeasible(self, number: int | None, config: dict | None, plan: Any) -> None:
-        """Store a configuration the planner refused (never trained); None: gave up."""
-        from autopeft.space import decode_config
-
-        if number is None:
-            self.say(f"stopping: {MAX_INFEASIBLE_IN_A_ROW} sampled configurations in a row "
-                     "do not fit the profile; shrink the space or pick a larger profile")
-            return
-        cfg = decode_config(self.space, {k: v for k, v in config.items()
-                                         if k not in PRIVATE_KEYS})
+    def record_infeasible(self, number: int, config: dict, plan: Any) -> None:
+        """Store a configuration the planner refused (never trained)."""
         pred = plan.prediction or {}
-        row = {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate,
-               "status": "infeasible", "reason": plan.reason,
+        row = {**self._decoded(config), "status": TrialStatus.INFEASIBLE, "reason": plan.reason,
                "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
                "trainable_params": (pred.get("details") or {}).get("trainable_params"),
                "total_params": (pred.get("details") or {}).get("total_params")}
+        self._store_unlaunched(number, row, {"prediction": pred})
+
+    def record_plan_error(self, number: int, config: dict, exc: BaseException) -> None:
+        """Store a configuration whose memory planning raised (never trained)."""
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        row = {**self._decoded(config), "status": TrialStatus.FAILED,
+               "reason": f"memory prediction failed: {type(exc).__name__}: {first}"}
+        self._store_unlaunched(number, row, {})
+
+    def _store_unlaunched(self, number: int, row: dict[str, Any], extra: dict) -> None:
         fields = trial_row(row)
-        fields["extra"] = {"prediction": pred}
+        fields["extra"] = extra
         now = datetime.now(timezone.utc)
         self.db.add_trial(self.name, number=number, started_at=now, finished_at=now, **fields)
-        self.say(f"[infeasible] trial {number} {cfg.method} "
-                 f"{_short_params(cfg.params)}: {plan.reason}")
+        self.say(f"[{row['status']}] trial {number} {row.get('method', '?')} "
+                 f"{_short_params(row.get('params') or {})}: {row['reason']}")
 
     def close_unfinished(self, searcher: Any, reason: str) -> None:
         """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
         out) become ``interrupted`` rows, and Optuna is told they failed."""
-        from autopeft.space import decode_config
-
         stored = {t.number for t in self.db.trials(self.name)}
-        for trial_id, ot_trial in list(searcher._ot_trials.items()):
-            if trial_id in searcher._completed_trials:
-                continue
+        for trial_id, ot_trial in searcher.unfinished().items():
             if ot_trial.number not in stored:
-                try:
-                    cfg = decode_config(self.space, ot_trial.params)
-                    sampled = {"method": cfg.method, "params": cfg.params,
-                               "learning_rate": cfg.learning_rate}
-                except Exception:  # noqa: BLE001 - a row without params beats a lost row
-                    sampled = {"method": ot_trial.params.get("method", "?")}
-                fields = trial_row({**sampled, "status": "interrupted", "reason": reason})
+                sampled = self._decoded(ot_trial.params) or {
+                    "method": ot_trial.params.get("method", "?")}
+                fields = trial_row({**sampled, "status": TrialStatus.INTERRUPTED,
+                                    "reason": reason})
                 fields["extra"] = {"ray_trial_id": trial_id}
                 self.db.add_trial(self.name, number=ot_trial.number,
                                   started_at=self.started.get(trial_id),
                                   finished_at=datetime.now(timezone.utc), **fields)
                 self.say(f"[interrupted] trial {ot_trial.number} {sampled['method']}: {reason}")
-            searcher.on_trial_complete(trial_id, {"status": "interrupted"})
+            searcher.on_trial_complete(trial_id, {"status": TrialStatus.INTERRUPTED})
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
-        if result.get("status") == "running":  # stopped by the scheduler after a report
-            result["status"] = "pruned"
+        if result.get("status") == TrialStatus.RUNNING:  # stopped by the scheduler after a report
+            result["status"] = TrialStatus.PRUNED
             result["reason"] = (
                 f"stopped early by the {self.scheduler} scheduler at step "
                 f"{result.get('stopped_at_step')} (epoch {result.get('epochs_completed')}) with "
                 f"{self.primary}={result.get('primary_metric')}"
             )
         if "status" not in result:
-            result = {**self._sampled(trial), "status": "interrupted",
+            result = {**self._sampled(trial), "status": TrialStatus.INTERRUPTED,
                       "reason": "stopped before reporting (search time budget reached)"}
         self.store(trial, result)
 
     def _sampled(self, trial: Any) -> dict[str, Any]:
+        return self._decoded(trial.config)
+
+    def _decoded(self, config: dict) -> dict[str, Any]:
+        """Method, params and learning rate of a sampled config ({} if it cannot decode)."""
         from autopeft.space import decode_config
 
         try:
-            cfg = decode_config(self.space, {k: v for k, v in trial.config.items()
+            cfg = decode_config(self.space, {k: v for k, v in config.items()
                                              if k not in PRIVATE_KEYS})
         except Exception:  # noqa: BLE001 - a row without params beats a lost row
             return {}
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store(trial, {**self._sampled(trial), "status": "failed",
+        self.store(trial, {**self._sampled(trial), "status": TrialStatus.FAILED,
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
 
 
@@ -220,6 +222,21 @@ def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
     return plan
 
 
+def trials_use_gpu(cluster: dict[str, float], profile: Any) -> bool:
+    """Whether each trial asks Ray for a GPU: the cluster has one, and the study's profile
+    is a GPU profile or there is none (``--profile none``: nothing planned, the GPU is used)."""
+    return cluster.get("GPU", 0) > 0 and (profile is None or profile.device == "cuda")
+
+
+def trial_bundle(config: dict, cpus: float, use_gpu: bool) -> dict[str, float]:
+    """One trial's Ray resources: its CPUs and, on GPUs, the planner's predicted share of a
+    device (so small trials pack onto one), or a whole device when nothing was planned."""
+    bundle = {"CPU": cpus}
+    if use_gpu:
+        bundle["GPU"] = config.get(GPU_KEY) or 1.0
+    return bundle
+
+
 def _error_line(trial: Any) -> str:
     err = getattr(trial, "error_file", None)
     try:
@@ -234,9 +251,6 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                artifacts: str, profile: Any, model_config: Any,
                say: Callable[[str], None], cover_methods: bool = False) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored."""
-    from autopeft.paths import autopeft_home
-    from autopeft.space import define_by_run
-
     ray = init_ray(settings.ray_address)
 
     primary = data.spec.primary_metric
@@ -244,27 +258,25 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                              scheduler=settings.scheduler,
                              keep_front_only=settings.save_adapters == "front")
     planner = _make_planner(settings, space, data, profile, model_config)
-    searcher = make_searcher(
-        define_by_run(space), metrics=[primary, "trainable_params", "peak_memory"],
-        modes=["max", "min", "min"], sampler=make_sampler(settings.sampler, settings.seed),
-        storage=store.optuna_storage(), study_name=optuna_study_name(name),
-        planner=planner, on_infeasible=callback.record_infeasible,
-        first=[{"method": m} for m in sorted(space.methods)] if cover_methods else None,
+    metrics = [primary, "trainable_params", "peak_memory"]
+    study = open_study(store.optuna_storage(), optuna_study_name(name),
+                       make_sampler(settings.sampler, settings.seed), metrics,
+                       ["max", "min", "min"])
+    searcher = StudySearcher(
+        space, study=study, metrics=metrics, seed=settings.seed, planner=planner,
+        on_infeasible=callback.record_infeasible, on_plan_error=callback.record_plan_error,
+        on_stop=lambda why: say(f"stopping: {why}"),
+        # one trial per method first, never more than the trials left (no queued residue)
+        first=[{"method": m} for m in sorted(space.methods)][:num_samples]
+        if cover_methods else None,
     )
     inner = searcher
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
-    base = {
-        # the resolved model path: trials run in Ray workers whose working folder differs
-        "task": data.spec.name, "model": model_path, "epochs": budget.epochs,
-        "max_steps": budget.max_steps, "timeout": budget.trial_timeout,
-        "batch_size": settings.batch_size, "max_length": settings.max_length,
-        "seed": settings.seed, "precision": settings.precision,
-        "eval_every": settings.eval_every, "save_full": settings.save_full,
-        "threads": int(resources["cpu"]), "trust_remote_code": settings.trust_remote_code,
-    }
     fn = tune.with_parameters(
-        trainable, base=base, space=space.to_dict(), data=data,
+        # the resolved model path: trials run in Ray workers whose working folder differs
+        trainable, settings=settings.without_secrets(), model_path=model_path,
+        threads=int(resources["cpu"]), space=space.to_dict(), data=data,
         intermediate=settings.scheduler == "asha",
         artifacts=None if settings.save_adapters == "none" else artifacts,
     )
@@ -276,23 +288,22 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         checkpoints = max(2, math.ceil(budget.epochs) + 1)
         scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
                                   max_t=checkpoints, grace_period=1, reduction_factor=2)
-    use_gpu = ray.cluster_resources().get("GPU", 0) > 0 and profile.device == "cuda"
+    use_gpu = trials_use_gpu(ray.cluster_resources(), profile)
 
     def trial_resources(config: dict) -> Any:
-        # the planner's predicted share of a GPU, so that small trials pack onto one device
-        bundle = {"CPU": resources["cpu"]}
-        if use_gpu:
-            bundle["GPU"] = config.get(GPU_KEY) or 1.0
-        return tune.PlacementGroupFactory([bundle])
+        return tune.PlacementGroupFactory([trial_bundle(config, resources["cpu"], use_gpu)])
 
     tuner = tune.Tuner(
         tune.with_resources(fn, trial_resources),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples,
-                                    time_budget_s=budget.time_budget, reuse_actors=False,
+                                    time_budget_s=budget.time_budget,
+                                    # warm workers: imports and the base model stay loaded
+                                    reuse_actors=True,
                                     scheduler=scheduler),
         run_config=tune.RunConfig(
             name=f"{name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,
-            storage_path=str(autopeft_home() / "ray_results"),
+            # beside the study's adapters: --artifacts-dir decides where a search writes
+            storage_path=str(Path(artifacts) / "ray_results"),
             callbacks=[callback],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),

@@ -45,7 +45,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autopeft.errors import AutopeftError
-from autopeft.memory.step import DTYPES, OPTIMIZERS
+from autopeft.memory.step import OPTIMIZERS
+from autopeft.precision import DTYPES
 
 if TYPE_CHECKING:
     from autopeft.hardware.profiles import Profile

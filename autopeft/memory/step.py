@@ -11,38 +11,23 @@ torch and transformers are imported inside the functions.
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Any
 
 from autopeft.errors import AutopeftError
+from autopeft.precision import torch_dtype
 
-# Autocast dtypes by the names the trial runner uses for ``precision``.
-DTYPES = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
 def build_base_model(config: Any, *, num_labels: int = 2, device: str = "meta") -> Any:
-    """The model the trial runner trains, built from ``config`` on ``device``, in train mode.
+    """The model the trial runner trains, from ``config`` alone on ``device`` (random init).
 
-    Encoder-decoder configs give ``AutoModelForSeq2SeqLM`` (text-to-text); other configs an
-    ``AutoModelForSequenceClassification`` with a fresh ``num_labels`` head, as
-    :func:`autopeft.modeling.load_model` does. ``config`` is copied, never modified.
+    :func:`autopeft.modeling.build_model`, for a bare config (``config`` is not modified).
     """
-    import torch
-    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+    from autopeft.modeling import build_model, config_ref
 
-    config = copy.deepcopy(config)
-    with torch.device(device):
-        if getattr(config, "is_encoder_decoder", False):
-            model = AutoModelForSeq2SeqLM.from_config(config)
-        else:
-            config.num_labels = num_labels
-            if num_labels == 1:
-                config.problem_type = "regression"
-            model = AutoModelForSequenceClassification.from_config(config)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
-    return model.train()
+    return build_model(config_ref(config), num_labels=num_labels, device=device,
+                       pretrained=False)
 
 
 def apply_method(model: Any, method: str, params: dict | None) -> Any:
@@ -119,9 +104,7 @@ def autocast_context(dtype: str) -> Any:
 
     if dtype == "fp32":
         return contextlib.nullcontext()
-    if dtype not in DTYPES:
-        raise AutopeftError(f"unknown dtype '{dtype}'; known: {', '.join(DTYPES)}")
-    return torch.autocast("cpu", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+    return torch.autocast("cpu", dtype=torch_dtype(dtype))
 
 
 def training_step(

@@ -97,13 +97,12 @@ def register_method(method: Method) -> Method:
     return method
 
 
-def _load_builtin() -> None:
-    import autopeft.methods  # noqa: F401  (importing the package registers the built-ins)
-
-
 def get_method(name: str) -> Method:
-    """The registered method called ``name``; an unknown name lists the known ones."""
-    _load_builtin()
+    """The registered method called ``name``; an unknown name lists the known ones.
+
+    The built-ins are registered by then: importing this module runs the package's
+    ``__init__`` first, which imports every method module.
+    """
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -114,5 +113,4 @@ def get_method(name: str) -> Method:
 
 def list_methods() -> list[Method]:
     """All registered methods, sorted by name."""
-    _load_builtin()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]

@@ -92,6 +92,9 @@ class TrialResult:
     ``status`` is one of ``completed``, ``failed``, ``timeout``, ``diverged``, ``oom``,
     ``not_applicable`` (with ``reason`` saying why for every status but completed).
     ``peak_memory_bytes`` is measured as ``memory_kind`` says (see runner/memory.py).
+    ``unparseable_predictions`` of the ``eval_examples`` dev predictions were generated text
+    that is no label (0 for classification heads); when all of them are, the trial is
+    ``failed`` whatever its metrics say.
     """
 
     status: str
@@ -106,6 +109,8 @@ class TrialResult:
     eval_seconds: float | None = None
     examples_per_second: float | None = None
     steps: int | None = None
+    unparseable_predictions: int | None = None
+    eval_examples: int | None = None
     epochs_completed: float | None = None
     device: str | None = None
     adapter_path: str | None = None

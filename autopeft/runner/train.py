@@ -30,14 +30,11 @@ class TrainStats:
 
 
 def autocast_dtype(precision: str, device: Any) -> Any:
-    """The autocast dtype on CUDA (None: plain fp32); CPU always trains in fp32."""
-    import torch
+    """The CUDA autocast dtype of :mod:`autopeft.precision`'s policy (None: plain fp32)."""
+    from autopeft.precision import device_dtype, torch_dtype
 
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    name = device_dtype(precision, device)
+    return None if name == "fp32" else torch_dtype(name)
 
 
 def _to_device(batch: dict, device: Any) -> dict:
@@ -130,8 +127,14 @@ def train(
     )
 
 
-def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any) -> list:
-    """Predictions on the eval split, in eval order (labels, floats, or None if unparseable)."""
+def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any,
+            unparsed: dict[int, str] | None = None) -> list:
+    """Predictions on the eval split, in eval order (labels, floats, or None if unparseable).
+
+    Args:
+        unparsed: If given, receives eval index -> generated text of every output that did
+            not parse as a label (seq2seq only; a classification head always predicts one).
+    """
     import torch
 
     from autopeft.tasks import parse_label_text
@@ -152,6 +155,9 @@ def predict(model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, de
                     )
                     texts = tokenizer.batch_decode(out, skip_special_tokens=True)
                     values = [parse_label_text(data.spec, t) for t in texts]
+                    if unparsed is not None:
+                        unparsed.update((i, t) for i, t, v in zip(idx, texts, values, strict=True)
+                                        if v is None)
                 else:
                     logits = model(**batch).logits.float()
                     if data.spec.is_regression:

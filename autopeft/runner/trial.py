@@ -1,7 +1,9 @@
 """``run_trial(config) -> TrialResult``: one budget-capped trial, with no Ray inside.
 
 Every outcome is a result with a status (never an exception): the controller stores it as a
-row and tells the sampler. A CUDA out-of-memory is caught and its memory released.
+row and tells the sampler. A CUDA out-of-memory is caught and its memory released. A
+text-to-text trial whose every dev prediction fails to parse as a label (e.g. generation of
+pad tokens only) is ``failed``: its score would only measure how the metric scores junk.
 """
 
 from __future__ import annotations
@@ -55,34 +57,22 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
-    """Base model with the method applied; returns (model, tokenizer, ModelRef)."""
+    """Base model with the method applied; returns (model, tokenizer, ModelRef).
+
+    The base model and tokenizer come from this worker's warm copies when it ran a trial of
+    the same model before (:mod:`autopeft.runner.warm`).
+    """
     from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import load_model, load_tokenizer, resolve_model
+    from autopeft.modeling import resolve_model
+    from autopeft.runner import warm
 
     ref = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    tokenizer = load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
-    model = load_model(ref, num_labels=spec.num_labels, trust_remote_code=cfg.trust_remote_code)
+    tokenizer = warm.tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
+    model = warm.base_model(ref, num_labels=spec.num_labels,
+                            trust_remote_code=cfg.trust_remote_code)
     method = get_method(cfg.method)
     model = method.build(model, cfg.params, ModelInfo.from_config(model.config))
     return model, tokenizer, ref
-
-
-def _injected_fault(model: Any) -> None:
-    """Test-only faults set by the controller's ``inject_fault`` (never set otherwise)."""
-    import os
-
-    import torch
-
-    fault = os.environ.pop("AUTOPEFT_TRIAL_FAULT", None)
-    if fault == "raise":
-        raise RuntimeError("injected fault")
-    if fault == "oom":
-        raise torch.OutOfMemoryError("CUDA out of memory (injected). Tried to allocate 8 GiB")
-    if fault == "nan":
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.fill_(float("nan"))
 
 
 def _save(model: Any, cfg: TrialConfig, result: TrialResult) -> None:
@@ -92,6 +82,14 @@ def _save(model: Any, cfg: TrialConfig, result: TrialResult) -> None:
     from autopeft.methods.saving import save_adapter
 
     result.adapter_path = str(save_adapter(model, cfg.method, cfg.save_dir))
+
+
+def _all_unparseable(unparsed: dict[int, str], n: int) -> str:
+    """The reason of a trial none of whose ``n`` dev predictions parsed as a label."""
+    first = min(unparsed, default=None)
+    example = "" if first is None else (
+        f" (e.g. dev example {first} generated {unparsed[first][:80]!r})")
+    return f"all {n} dev predictions were unparseable{example}"
 
 
 def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
@@ -131,17 +129,17 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             model.to(device)
 
             def checkpoint(step: int, epochs: float) -> None:
-                metrics = compute_metrics(data.spec, predict(model, data, tokenizer, cfg, device),
-                                          data.eval_references)
+                preds = predict(model, data, tokenizer, cfg, device)
+                metrics = compute_metrics(data.spec, preds, data.eval_references)
                 partial = TrialResult(
                     status="running", primary_metric=metrics[data.spec.primary_metric],
                     metrics=metrics, trainable_params=count.trainable, total_params=count.total,
                     peak_memory_bytes=meter.read(), memory_kind=meter.kind, steps=step,
-                    epochs_completed=epochs, device=str(device),
+                    unparseable_predictions=sum(p is None for p in preds),
+                    eval_examples=len(preds), epochs_completed=epochs, device=str(device),
                 )
                 report(partial.to_dict())
 
-            _injected_fault(model)
             stats = train(model, data, tokenizer, cfg, device, deadline,
                           checkpoint if report else None)
             result.train_seconds = stats.seconds
@@ -152,11 +150,17 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
                 result.reason = f"loss became {stats.last_loss} at step {stats.steps}"
                 return result
             t0 = time.perf_counter()
-            preds = predict(model, data, tokenizer, cfg, device)
+            unparsed: dict[int, str] = {}
+            preds = predict(model, data, tokenizer, cfg, device, unparsed=unparsed)
             result.eval_seconds = time.perf_counter() - t0
         result.metrics = compute_metrics(data.spec, preds, data.eval_references)
         result.primary_metric = result.metrics[data.spec.primary_metric]
-        if stats.stopped_by == "timeout":
+        result.eval_examples = len(preds)
+        result.unparseable_predictions = sum(p is None for p in preds)
+        if preds and result.unparseable_predictions == len(preds):
+            # its score only says how the metric treats junk: no result to rank or save
+            result.status, result.reason = "failed", _all_unparseable(unparsed, len(preds))
+        elif stats.stopped_by == "timeout":
             result.status = "timeout"
             result.reason = (
                 f"training stopped at the {cfg.timeout:g} s trial timeout after {stats.steps} "

@@ -19,7 +19,6 @@ from autopeft.errors import AutopeftError
 from autopeft.methods.base import Method, get_method
 from autopeft.space.schema import MethodSpace, ParamSpec, SearchSpace, SpaceError
 
-TOP_KEYS = ("name", "description", "methods")
 # The same as autopeft.methods.placement.GROUPS (a test checks); not imported, so that loading
 # a space does not import the method modules.
 MODULE_GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
@@ -122,29 +121,7 @@ def load_space(path_or_name: str | Path) -> SearchSpace:
 
 def parse_space(d: Any, source: str = "<dict>") -> SearchSpace:
     """Build a :class:`SearchSpace` from its dict form, checking structure only (no registry)."""
-    try:
-        if not isinstance(d, Mapping):
-            raise SpaceError(f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {d!r}")
-        for k in d:
-            if k not in TOP_KEYS:
-                raise SpaceError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})", str(k))
-        if "name" not in d:
-            raise SpaceError("missing", "name")
-        methods = d.get("methods")
-        if not methods:
-            raise SpaceError("no methods; list at least one", "methods")
-        if not isinstance(methods, Mapping):
-            raise SpaceError(f"expected a mapping of method name to space, got {methods!r}",
-                             "methods")
-        parsed = {}
-        for mname, body in methods.items():
-            try:
-                parsed[str(mname)] = MethodSpace.from_dict(str(mname), body)
-            except SpaceError as e:
-                raise e.under(f"methods.{mname}") from None
-        return SearchSpace(d["name"], d.get("description") or "", parsed, source)
-    except SpaceError as e:
-        raise SpaceError(e.detail, e.key, source) from None
+    return SearchSpace.parse(d, source)
 
 
 def space_from_dict(d: Any, source: str | None = None) -> SearchSpace:

@@ -1,6 +1,6 @@
 """Turn a :class:`SearchSpace` into an Optuna define-by-run function, and decode what it samples.
 
-Optuna's parameter names (what Ray's ``OptunaSearch`` puts in the trial config):
+Optuna's parameter names (what the searcher puts in the trial config):
 
 * ``method``: categorical over the space's methods, sorted by name;
 * ``<method>.learning_rate`` and ``<method>.<param>``: suggested only when that method is
@@ -8,15 +8,16 @@ Optuna's parameter names (what Ray's ``OptunaSearch`` puts in the trial config):
   config keys (Ray un-flattens on ``/``).
 
 Fixed values (``{value: x}``) are not suggested: the define-by-run function returns them as
-``{"<method>.<param>": x}``, which ``OptunaSearch`` merges into the trial config. List choices
+``{"<method>.<param>": x}``, which the searcher merges into the trial config. List choices
 appear encoded (``"q+v"``); :func:`decode_config` turns a config back into plain values, and
 takes fixed values from the space, so Optuna's ``trial.params`` alone decode too.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from autopeft.errors import AutopeftError
@@ -65,8 +66,8 @@ def _suggest(trial: optuna.Trial, key: str, spec: ParamSpec) -> Any:
 class DefineByRun:
     """The define-by-run function of a space, as a picklable object.
 
-    Ray's ``OptunaSearch.save`` pickles the space function with plain ``pickle`` at every
-    experiment checkpoint, so a closure would fail there; a module-level class does not.
+    Ray pickles the searcher, and the space function with it, with plain ``pickle``, so a
+    closure would fail there; a module-level class does not.
     """
 
     def __init__(self, space: SearchSpace) -> None:
@@ -89,11 +90,11 @@ class DefineByRun:
 
 
 def define_by_run(space: SearchSpace) -> Callable[[optuna.Trial], dict[str, Any]]:
-    """A define-by-run function for ``OptunaSearch(space=...)`` or ``study.ask()``.
+    """A define-by-run function for a trial from ``study.ask()``.
 
     The function suggests ``method``, then that method's learning rate and parameters, and
     returns the chosen method's fixed values as a dict of constants (``{}`` if none), which
-    ``OptunaSearch`` adds to the trial config.
+    the searcher adds to the trial config.
 
     Args:
         space: A loaded (validated) search space.
@@ -169,3 +170,43 @@ def decode_config(space: SearchSpace, flat: Mapping[str, Any]) -> SampledConfig:
     prefix = len(method) + 1
     params = {key[prefix:]: _decode_one(key, spec, flat) for key, spec in rest}
     return SampledConfig(method, params, float(_decode_one(lr_key, lr_spec, flat)))
+
+
+def _values(spec: ParamSpec) -> list[Any] | None:
+    """Every value Optuna can suggest for ``spec`` (its own encoding), None when unbounded."""
+    if spec.kind == "categorical":
+        return list(spec.optuna_choices())
+    if spec.kind == "int":
+        step = 1 if spec.log else (spec.step or 1)
+        return list(range(int(spec.low), int(spec.high) + 1, step))
+    if spec.kind == "float" and spec.step:
+        n = int(math.floor((spec.high - spec.low) / spec.step + 1e-9)) + 1
+        return [spec.low + i * spec.step for i in range(n)]
+    return None  # a continuous range
+
+
+def count_configurations(space: SearchSpace) -> int | None:
+    """How many distinct configurations the space holds; None for a continuous one."""
+    total = 0
+    for items in _plan(space).values():
+        n = 1
+        for _, spec in items:
+            if spec.kind == "fixed":
+                continue
+            values = _values(spec)
+            if values is None:
+                return None
+            n *= len(values)
+        total += n
+    return total
+
+
+def configurations(space: SearchSpace) -> Iterator[dict[str, Any]]:
+    """Every configuration of a finite space as Optuna params (for ``enqueue_trial``)."""
+    for method, items in _plan(space).items():
+        keys = [k for k, spec in items if spec.kind != "fixed"]
+        choices = [_values(spec) for _, spec in items if spec.kind != "fixed"]
+        if any(c is None for c in choices):
+            raise AutopeftError(f"search space {space.name}: method {method} is continuous")
+        for combo in itertools.product(*choices):
+            yield {METHOD_KEY: method, **dict(zip(keys, combo, strict=True))}

@@ -25,6 +25,8 @@ from typing import Any
 
 from autopeft.errors import AutopeftError
 
+TOP_KEYS = ("name", "description", "methods")
+
 _SCALARS = (type(None), bool, int, float, str)
 SPEC_KEYS = ("value", "choices", "low", "high", "log", "step")
 METHOD_KEYS = ("learning_rate", "params")
@@ -333,11 +335,37 @@ class SearchSpace:
 
         Use :func:`autopeft.space.space_from_dict` to also check it against the registry.
         """
-        from autopeft.space.loader import parse_space
-
         d = dict(d)
         source = d.pop("source", "<dict>")
-        return parse_space(d, str(source))
+        return cls.parse(d, str(source))
+
+    @classmethod
+    def parse(cls, d: Any, source: str = "<dict>") -> SearchSpace:
+        """A space from its file layout, checking structure only (no registry)."""
+        try:
+            if not isinstance(d, Mapping):
+                raise SpaceError(f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {d!r}")
+            for k in d:
+                if k not in TOP_KEYS:
+                    raise SpaceError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})",
+                                     str(k))
+            if "name" not in d:
+                raise SpaceError("missing", "name")
+            methods = d.get("methods")
+            if not methods:
+                raise SpaceError("no methods; list at least one", "methods")
+            if not isinstance(methods, Mapping):
+                raise SpaceError(f"expected a mapping of method name to space, got {methods!r}",
+                                 "methods")
+            parsed = {}
+            for mname, body in methods.items():
+                try:
+                    parsed[str(mname)] = MethodSpace.from_dict(str(mname), body)
+                except SpaceError as e:
+                    raise e.under(f"methods.{mname}") from None
+            return cls(d["name"], d.get("description") or "", parsed, source)
+        except SpaceError as e:
+            raise SpaceError(e.detail, e.key, source) from None
 
 
 @dataclass(frozen=True)

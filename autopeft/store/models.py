@@ -34,21 +34,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from autopeft.status import STORED_TRIAL_STATUSES, StudyStatus
+
 TABLE_PREFIX = "autopeft_"
 VERSION_TABLE = "autopeft_alembic_version"
 
-TRIAL_STATUSES: tuple[str, ...] = (
-    "completed",
-    "failed",
-    "timeout",
-    "not_applicable",
-    "infeasible",
-    "oom",
-    "diverged",
-    "interrupted",
-    "pruned",
-)
-STUDY_STATUSES: tuple[str, ...] = ("running", "finished", "failed", "interrupted")
+TRIAL_STATUSES: tuple[str, ...] = STORED_TRIAL_STATUSES
+STUDY_STATUSES: tuple[str, ...] = tuple(s.value for s in StudyStatus)
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -135,7 +127,8 @@ class StudyRow(Base):
     hardware: Mapped[dict] = mapped_column(JSONType, nullable=False)
     settings: Mapped[dict] = mapped_column(JSONType, nullable=False)
     objectives: Mapped[list] = mapped_column(JSONType, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="running")
+    status: Mapped[str] = mapped_column(String(32), nullable=False,
+                                        default=StudyStatus.RUNNING.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -190,6 +183,10 @@ class TrialRow(Base):
     eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     examples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Dev predictions that could not be parsed into a label (generated text), of how many;
+    # NULL: not recorded (trials that never evaluated, rows from before revision 0002).
+    unparseable_predictions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eval_examples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     is_pareto: Mapped[bool] = mapped_column(
@@ -254,7 +251,9 @@ class StudySummary(StudyRecord):
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One stored trial. Memory is in bytes; times in seconds; datetimes tz-aware UTC."""
+    """One stored trial. Memory is in bytes; times in seconds; datetimes tz-aware UTC.
+    ``unparseable_predictions`` of ``eval_examples`` dev predictions did not parse as a
+    label (always 0 for classification heads; None when not recorded)."""
 
     study_name: str
     id: int
@@ -275,6 +274,8 @@ class TrialRecord:
     eval_seconds: float | None
     examples_per_second: float | None
     steps: int | None
+    unparseable_predictions: int | None
+    eval_examples: int | None
     started_at: datetime | None
     finished_at: datetime | None
     is_pareto: bool

@@ -12,7 +12,7 @@ study is a few dozen trials. :func:`front_records` therefore
 
 Dropping points that another stored point dominates never changes the front, so the
 result is exactly ``pareto_trials(completed trials)``. Values are read as
-:func:`autopeft.report.objective_value` reads them from a record: a column when it is not
+:func:`autopeft.front.objective_value` reads them from a record: a column when it is not
 NULL, else a number under a key of ``metrics`` (booleans, text and non-finite numbers are no
 value). Step 2 filters in SQL only when every objective is a numeric column (the default
 objectives); otherwise all values are read and the same pivots are applied in numpy.
@@ -29,10 +29,10 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, bindparam, case, func, not_, null, or_, select
 from sqlalchemy.orm import Session
 
-from autopeft.pareto import pareto_mask
+from autopeft.pareto import direction_sign, pareto_mask
+from autopeft.status import TrialStatus
 from autopeft.store.models import TrialRecord, TrialRow
 
-_SIGN = {"maximize": -1.0, "max": -1.0, "minimize": 1.0, "min": 1.0}
 _PRUNE_FROM = 4096  # fewer trials than this: read them all, pareto_mask is fast enough
 _SAMPLE = 960  # trial numbers sampled for pivots (one IN list under SQLite's old 999 cap)
 _PIVOTS = 12  # the best pivots leave a few thousand rows; more only lengthen the SQL
@@ -54,8 +54,7 @@ class Objective:
     metric: str | None = None
 
     def __post_init__(self) -> None:
-        if self.direction not in _SIGN:
-            raise ValueError(f"direction must be maximize or minimize, got {self.direction!r}")
+        direction_sign(self.direction)  # raises ValueError on a bad direction
         if self.column is None and self.metric is None:
             raise ValueError("an objective needs a column, a metric or both")
         if self.column is not None and self.column not in TrialRow.__table__.c:
@@ -64,7 +63,7 @@ class Objective:
     @property
     def sign(self) -> float:
         """-1 for maximised objectives: values times sign are minimised."""
-        return _SIGN[self.direction]
+        return direction_sign(self.direction)
 
 
 def front_records(
@@ -165,7 +164,7 @@ def objective_matrix(
 
 
 def _completed(study_id: int) -> ColumnElement[bool]:
-    return (TrialRow.study_id == study_id) & (TrialRow.status == "completed")
+    return (TrialRow.study_id == study_id) & (TrialRow.status == TrialStatus.COMPLETED.value)
 
 
 def _pivots(session: Session, study_id: int, objectives: Sequence[Objective]) -> np.ndarray:

@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopeft.errors import AutopeftError
+from autopeft.pareto import canonical_direction
+from autopeft.status import StudyStatus, TrialStatus
 from autopeft.store.models import (
     STUDY_STATUSES,
     TRIAL_STATUSES,
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
     from autopeft.store.query import Objective
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-DIRECTIONS = {"maximize": "maximize", "max": "maximize", "minimize": "minimize", "min": "minimize"}
 _PG_LOCK_KEY = 0x6175746F70656674  # "autopeft": serialises concurrent migrations on PostgreSQL
 
 
@@ -79,9 +80,12 @@ def _objectives(objectives: Iterable[Iterable[str]]) -> list[list[str]]:
     out: list[list[str]] = []
     for item in objectives:
         name, direction = item
-        if direction not in DIRECTIONS:
-            raise AutopeftError(f"objective {name!r}: direction must be maximize or minimize")
-        out.append([str(name), DIRECTIONS[direction]])
+        try:
+            out.append([str(name), canonical_direction(direction)])
+        except ValueError:
+            raise AutopeftError(
+                f"objective {name!r}: direction must be maximize or minimize"
+            ) from None
     names = [n for n, _ in out]
     if not out or len(set(names)) != len(names):
         raise AutopeftError(f"objectives must be a non-empty list of distinct names: {names}")
@@ -249,7 +253,7 @@ class Store:
 
     def list_studies(self) -> list[StudySummary]:
         """All studies, oldest first, with trial counts and the best completed primary."""
-        done = TrialRow.status == "completed"
+        done = TrialRow.status == TrialStatus.COMPLETED.value
         stats = (
             select(
                 TrialRow.study_id,
@@ -297,7 +301,8 @@ class Store:
 
         with self._read() as session:
             rows = session.scalars(
-                select(StudyRow).where(StudyRow.status == "running").order_by(StudyRow.id)
+                select(StudyRow).where(StudyRow.status == StudyStatus.RUNNING.value)
+                .order_by(StudyRow.id)
             ).all()
             studies = [r.to_record() for r in rows if r.name != exclude]
         host = socket.gethostname()
@@ -333,7 +338,7 @@ class Store:
         """Set a study's status; ``finished=True`` also stamps ``finished_at`` (UTC now)."""
         if status not in STUDY_STATUSES:
             raise AutopeftError(f"unknown study status {status!r}; one of {STUDY_STATUSES}")
-        values: dict[str, Any] = {"status": status}
+        values: dict[str, Any] = {"status": str(status)}
         if finished:
             values["finished_at"] = utcnow()
         with self._tx() as session:
@@ -350,7 +355,7 @@ class Store:
             row = session.get(StudyRow, sid)
             row.settings = clean_json({**(row.settings or {}), **changes})
             if status is not None:
-                row.status = status
+                row.status = str(status)
                 row.finished_at = None
             session.flush()
             return row.to_record()
@@ -384,6 +389,8 @@ class Store:
         eval_seconds: float | None = None,
         examples_per_second: float | None = None,
         steps: int | None = None,
+        unparseable_predictions: int | None = None,
+        eval_examples: int | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
         extra: dict | None = None,
@@ -401,7 +408,7 @@ class Store:
             method=method,
             params=clean_json(params) or {},
             learning_rate=_float(learning_rate),
-            status=status,
+            status=str(status),  # the plain value, also for a TrialStatus
             reason=reason,
             primary_metric=_float(primary_metric),
             metrics=clean_json(metrics) or {},
@@ -413,6 +420,8 @@ class Store:
             eval_seconds=_float(eval_seconds),
             examples_per_second=_float(examples_per_second),
             steps=_int(steps),
+            unparseable_predictions=_int(unparseable_predictions),
+            eval_examples=_int(eval_examples),
             started_at=started_at,
             finished_at=finished_at,
             is_pareto=False,
@@ -437,7 +446,7 @@ class Store:
             sid = self._study_id(session, study_name)
             query = select(TrialRow).where(TrialRow.study_id == sid)
             if status is not None:
-                query = query.where(TrialRow.status == status)
+                query = query.where(TrialRow.status == str(status))
             rows = session.scalars(query.order_by(TrialRow.number)).all()
             return [r.to_record(study_name) for r in rows]
 

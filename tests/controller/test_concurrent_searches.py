@@ -19,7 +19,7 @@ SEARCH = ["--task", "glue/sst2", "--space", "quick", "--trials", "2", "--epochs"
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_four_searches_and_readers_on_one_postgres(ray_cluster, tiny_bert_dir, store_url):
-    from autopeft.report import front_trials
+    from autopeft.front import front_trials
     from autopeft.store import Store
 
     procs = [

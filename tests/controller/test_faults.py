@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from autopeft.testing import tiny_model_dir
+from autopeft.testing import fault_env, tiny_model_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]
 
@@ -43,7 +43,7 @@ def _trials(db, study):
 def test_each_fault_ends_only_its_trial(bert_dir, tmp_path):
     db = f"sqlite:///{tmp_path}/f.db"
     run = _cli(*_search_args(bert_dir, db, "faults", 6, "--trial-timeout", "0.3"),
-               env={"AUTOPEFT_FAULT_INJECT": "0:raise,1:oom,2:nan,3:exit"})
+               env=fault_env(tmp_path / "hook", {0: "raise", 1: "oom", 2: "nan", 3: "exit"}))
     assert run.returncode == 0, run.stderr[-3000:]
     rows = {r["number"]: r for r in _trials(db, "faults")}
     assert sorted(rows) == [0, 1, 2, 3, 4, 5]

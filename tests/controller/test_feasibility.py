@@ -87,3 +87,57 @@ def test_search_never_trains_what_cannot_fit(bert_dir, tmp_path):
     by_number = {t.number: t for t in study.trials}
     for r in infeasible:  # the sampler was told: constraint > 0
         assert by_number[r["number"]].constraints["memory"] > 0
+
+
+@pytest.mark.slow
+def test_a_prediction_that_raises_fails_one_configuration_not_the_search(bert_dir, tmp_path,
+                                                                         monkeypatch):
+    """The planner runs in the driver: a predictor that raises for one method is patched in
+    this process (the search runs here, its trials in Ray workers)."""
+    import optuna
+
+    import autopeft.memory
+    from autopeft.budget import Budget
+    from autopeft.controller.search import run_search
+    from autopeft.settings import SearchSettings
+    from autopeft.store import Store
+
+    real = autopeft.memory.predict_peak_memory
+
+    def predict(config, method, params, **kw):
+        if method == "full":
+            raise RuntimeError("cannot register a hook on a tensor\nthat doesn't require grad")
+        return real(config, method, params, **kw)
+
+    monkeypatch.setattr(autopeft.memory, "predict_peak_memory", predict)
+    space = tmp_path / "space.yaml"
+    space.write_text("name: raises\nmethods:\n  full: {}\n  lora: {}\n")
+    db = f"sqlite:///{tmp_path}/r.db"
+    lines: list[str] = []
+    try:
+        run_search(SearchSettings(
+            task="glue/sst2", model=str(bert_dir), space=str(space), study="raises",
+            storage=db, budget=Budget(epochs=1, max_steps=2, trials=2), sampler="random",
+            seed=2, train_samples=32, eval_samples=16, batch_size=8, max_length=64,
+            cpus_per_trial=1, profile=_profile(tmp_path, 10**9)),  # seed 2: full first
+            say=lines.append)
+    finally:  # the search shuts its Ray down, unless it failed before starting trials
+        import ray
+
+        ray.shutdown()
+
+    store = Store(db)
+    assert store.require_study("raises").status == "finished"
+    rows = store.trials("raises")
+    failed = [r for r in rows if r.status == "failed"]
+    trained = [r for r in rows if r.status != "failed"]
+    assert len(trained) == 2 and all(r.method == "lora" for r in trained), lines
+    assert failed and all(r.method == "full" and r.steps is None for r in failed), lines
+    assert all(r.reason == "memory prediction failed: RuntimeError: cannot register a hook on "
+               "a tensor" for r in failed)
+    assert any("[failed] trial" in line for line in lines)
+    study = optuna.load_study(study_name="autopeft:raises", storage=db)
+    by_number = {t.number: t for t in study.trials}
+    for r in failed:  # the sampler was told: pruned, constraint > 0
+        assert by_number[r.number].state.name == "PRUNED"
+        assert by_number[r.number].constraints["memory"] > 0

@@ -48,6 +48,7 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     for r in done:
         assert r["trainable_params"] > 0 and r["peak_memory_bytes"] > 0
         assert 0 <= r["accuracy"] <= 1
+        assert (r["unparseable_predictions"], r["eval_examples"]) == (0, 24)  # a head parses
 
     front = _cli("front", "--study", "e2e", "--storage", store_url, "-f", "json")
     assert front.returncode == 0, front.stderr
@@ -73,9 +74,9 @@ def test_search_then_front_and_trials_in_every_format(bert_dir, store_url, tmp_p
     card = (out / "README.md").read_text()
     assert "glue/sst2" in card and "accuracy" in card
     from autopeft.methods.saving import load_adapter
-    from autopeft.modeling import load_model, resolve_model
+    from autopeft.modeling import build_model, resolve_model
 
-    base = load_model(resolve_model(str(bert_dir)), num_labels=2)
+    base = build_model(resolve_model(str(bert_dir)), num_labels=2)
     assert load_adapter(base, out) is not None
     off_front = sorted({r["number"] for r in done} - {r["number"] for r in front_rows})
     if off_front:  # --save-adapters front (default) dropped the others

@@ -34,5 +34,4 @@ def fake_registry(monkeypatch):
         for name, (params, lr) in FAKE_METHODS.items()
     }
     monkeypatch.setattr(base, "_REGISTRY", registry)
-    monkeypatch.setattr(base, "_load_builtin", lambda: None)
     return registry

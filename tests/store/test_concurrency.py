@@ -14,7 +14,7 @@ import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from autopeft.report import front_trials
+from autopeft.front import front_trials
 from autopeft.store import Store
 
 WRITERS = 4

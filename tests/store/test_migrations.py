@@ -20,6 +20,7 @@ from autopeft.store import Store, alembic_config
 from autopeft.store.models import VERSION_TABLE, Base
 
 OURS = {"autopeft_studies", "autopeft_trials", VERSION_TABLE}
+HEAD = "0002"
 
 
 def _study(store: Store, name: str) -> None:
@@ -54,7 +55,7 @@ def _upgrade(url: str, revision: str = "head") -> None:
 
 def test_migrations_ship_with_the_package():
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0001"]
+    assert script.get_heads() == [HEAD]
     assert Path(script.dir).parent == Path(autopeft.store.__file__).parent
 
 
@@ -98,7 +99,7 @@ def test_shipped_alembic_ini(store_url):
     cfg = Config(str(ini))
     cfg.cmd_opts = argparse.Namespace(x=[f"url={store_url}"])
     command.upgrade(cfg, "head")
-    assert _tables_and_versions(store_url) == (OURS, ["0001"])
+    assert _tables_and_versions(store_url) == (OURS, [HEAD])
 
 
 @pytest.mark.parametrize("optuna_first", [False, True], ids=["store-first", "optuna-first"])
@@ -137,4 +138,43 @@ def test_optuna_rdb_storage_alongside(store_url, optuna_first):
         _study(store, "second")
     tables, versions = _tables_and_versions(store_url)
     assert OURS <= tables and {"studies", "trials", "alembic_version"} <= tables
-    assert versions == ["0001"]
+    assert versions == [HEAD]
+
+
+def test_upgrade_from_0001_keeps_every_trial(store_url):
+    """A database written by revision 0001 gains the unparseable-prediction columns; its rows
+    are kept with NULL there (not recorded), and downgrading drops only those columns."""
+    _upgrade(store_url, "0001")
+    engine = create_engine(store_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO autopeft_studies (id, name, task, model, method_space_name, space, "
+            "budget, hardware, settings, objectives, status, created_at) VALUES (1, 'old', "
+            "'rte', 'm', 's', '{}', '{}', '{}', '{}', '[[\"accuracy\", \"maximize\"]]', "
+            "'finished', '2026-11-01 10:00:00')"))
+        conn.execute(text(
+            "INSERT INTO autopeft_trials (study_id, number, method, params, status, "
+            "primary_metric, metrics, is_pareto) VALUES (1, 0, 'lora', '{\"r\": 8}', "
+            "'completed', 0.5, '{\"accuracy\": 0.5}', true)"))
+    engine.dispose()
+
+    with Store(store_url) as store:  # opening upgrades to head
+        (old,) = store.trials("old")
+        assert (old.status, old.primary_metric, old.params, old.is_pareto) == (
+            "completed", 0.5, {"r": 8}, True)
+        assert old.unparseable_predictions is None and old.eval_examples is None
+        new = store.add_trial("old", number=1, method="lora", params={}, learning_rate=None,
+                              status="completed", unparseable_predictions=3, eval_examples=40)
+        assert (new.unparseable_predictions, new.eval_examples) == (3, 40)
+    assert _tables_and_versions(store_url)[1] == [HEAD]
+
+    engine = create_engine(store_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("autopeft_trials")}
+        numbers = [r[0] for r in conn.execute(text(
+            "SELECT number FROM autopeft_trials ORDER BY number"))]
+    engine.dispose()
+    assert "unparseable_predictions" not in columns and "eval_examples" not in columns
+    assert numbers == [0, 1]

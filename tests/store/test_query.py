@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import create_engine, insert
 from sqlalchemy.pool import NullPool
 
+from autopeft.front import front_trials, pareto_trials
 from autopeft.pareto import pareto_mask
-from autopeft.report import front_trials, pareto_trials
 from autopeft.store import Store
 from autopeft.store import query as query_module
 from autopeft.store.models import TrialRow

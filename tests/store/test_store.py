@@ -73,6 +73,8 @@ def test_study_and_trial_round_trip(store, store_url):
         eval_seconds=1.25,
         examples_per_second=80.0,
         steps=40,
+        unparseable_predictions=3,
+        eval_examples=277,
         started_at=started,
         finished_at=started + timedelta(seconds=14),
         extra={"log": [1, 2]},
@@ -89,7 +91,9 @@ def test_study_and_trial_round_trip(store, store_url):
         assert got[0].started_at == started and got[0].started_at.utcoffset() == timedelta(0)
         assert got[0].trainable_params == 7_000_000_000 and got[0].peak_memory_bytes == 45 * 2**30
         assert got[0].trainable_fraction == pytest.approx(0.1)
+        assert (got[0].unparseable_predictions, got[0].eval_examples) == (3, 277)
         assert got[1].status == "oom" and got[1].reason == "CUDA out of memory"
+        assert got[1].unparseable_predictions is None  # never evaluated: not recorded
         assert [t.number for t in other.trials("rte-lora", status="oom")] == [2]
         assert other.next_trial_number("rte-lora") == 3
         assert other.get_study("rte-lora") == created

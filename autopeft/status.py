@@ -1,0 +1,76 @@
+"""Statuses of trials and studies, and what a stored trial row holds: one leaf module.
+
+Every module that sets or tests a status uses these enums; being ``str`` subclasses they
+compare equal to, and store as, their plain values (``TrialStatus.COMPLETED == "completed"``),
+so rows written before the enums existed read back unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class _StrEnum(str, enum.Enum):
+    # enum.StrEnum arrived in Python 3.11; we support 3.10.
+    def __str__(self) -> str:
+        return self.value
+
+
+class TrialStatus(_StrEnum):
+    """How a trial ended (``RUNNING`` only for a report made while it still trains)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    NOT_APPLICABLE = "not_applicable"
+    INFEASIBLE = "infeasible"
+    OOM = "oom"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
+    RUNNING = "running"
+
+    @property
+    def used_budget(self) -> bool:
+        """Counts toward ``--trials``: every stored end but ``interrupted`` (run again)."""
+        return self not in (TrialStatus.INTERRUPTED, TrialStatus.RUNNING)
+
+
+class StudyStatus(_StrEnum):
+    """Where a study stands."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+# What a stored trial row may hold: every status but the transient RUNNING.
+STORED_TRIAL_STATUSES: tuple[str, ...] = tuple(
+    s.value for s in TrialStatus if s is not TrialStatus.RUNNING
+)
+FINISHED_TRIAL_STATUSES: tuple[str, ...] = tuple(
+    s.value for s in TrialStatus if s.used_budget
+)
+
+# The Optuna user attribute that keeps a finished trial's row (JSON of trial_row), so a
+# resume can restore a row the driver died before writing.
+RESULT_ATTR = "autopeft_result"
+ROW_FIELDS = (
+    "method", "params", "learning_rate", "status", "reason", "primary_metric", "metrics",
+    "trainable_params", "total_params", "peak_memory_bytes", "memory_kind", "train_seconds",
+    "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
+)
+EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
+                "adapter_path", "predicted_peak_bytes", "grad_accum")
+
+
+def trial_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The stored fields of a reported result (``Store.add_trial`` keyword arguments)."""
+    row = {k: result.get(k) for k in ROW_FIELDS}
+    row["params"] = row["params"] or {}
+    if row["status"] is not None:
+        row["status"] = TrialStatus(row["status"]).value
+    row["extra"] = {k: result.get(k) for k in EXTRA_FIELDS if result.get(k) is not None}
+    return row
