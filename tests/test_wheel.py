@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,23 @@ def _run(args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
+def _see_this_environment(venv: Path, cwd: Path) -> None:
+    """Let ``venv`` import what the running environment has (torch & co., pip) after its own
+    packages. ``--system-site-packages`` would not do: it shows the base interpreter's
+    packages, not those of a venv the tests run in (scripts/upgrade_deps.sh runs them in one).
+    """
+    python = str(venv / "bin" / "python")
+    purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                   cwd=cwd).strip()
+    # addsitedir (not a bare path) so that .pth files there, e.g. distutils-precedence, work.
+    lines = [f"import site; site.addsitedir({d!r})" for d in site.getsitepackages()]
+    (Path(purelib) / "_test_wheel_outer_env.pth").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory) -> Path:
-    """A fresh venv (system site-packages for torch & co.) with autopeft installed from a
-    wheel built from a copy of the checkout."""
+    """A fresh venv that sees the running environment's packages, with autopeft installed
+    (not editable) from a wheel built from a copy of the checkout."""
     work = tmp_path_factory.mktemp("wheel")
     src = work / "src"
     src.mkdir()
@@ -76,10 +90,10 @@ def wheel_venv(tmp_path_factory) -> Path:
           "--no-index", "-q", "-w", str(dist), str(src)], cwd=work)
     (wheel,) = dist.glob("autopeft-*.whl")
     venv = work / "venv"
-    # No pip of its own: the system's pip (visible through system site-packages) installs
-    # into the venv it runs in.
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-         cwd=work)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work)
+    _see_this_environment(venv, work)
+    # The running environment's pip, run by the venv's python, installs into the venv; an
+    # autopeft installed outside it (editable) is left alone and shadowed.
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
           "-q", str(wheel)], cwd=work)
     return venv
