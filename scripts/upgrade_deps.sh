@@ -51,9 +51,10 @@ new="$scratch/requirements.lock"
 
 step="resolving"
 say "resolving the newest releases (uv pip compile --upgrade)"
-# To stdout, so that the header names the command and no scratch path.
+# To stdout, so that the header names the command and no scratch path. fewest: one version
+# of a package for every Python the lock covers, so newer Pythons get what was tested here.
 uv pip compile pyproject.toml --extra test --universal --python-version "$LOCK_PYTHON" \
-    --upgrade --quiet >"$new"
+    --fork-strategy fewest --upgrade --quiet >"$new"
 
 say "version changes ($LOCK -> new resolution):"
 "$PYTHON" - "$LOCK" "$new" <<'EOF'
@@ -62,22 +63,32 @@ import sys
 
 
 def pins(path):
-    """{name: "version[ ; marker]" joined}: a universal lock may pin one name per marker."""
+    """{name: [(version, marker)]}: a universal lock may pin a name once per marker."""
     found = {}
     for line in open(path, encoding="utf-8"):
         m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)(?:\s*;\s*(.*))?$", line.strip())
         if m:
             name = re.sub(r"[-_.]+", "-", m[1]).lower()
-            found.setdefault(name, []).append(m[2] + (f" ; {m[3]}" if m[3] else ""))
-    return {name: " | ".join(sorted(v)) for name, v in found.items()}
+            found.setdefault(name, []).append((m[2], m[3] or ""))
+    return {name: sorted(v) for name, v in found.items()}
+
+
+def show(entries):
+    return " | ".join(v + (f" ; {mk}" if mk else "") for v, mk in entries) or "(none)"
 
 
 old, new = pins(sys.argv[1]), pins(sys.argv[2])
 changes = 0
 for name in sorted(old.keys() | new.keys()):
-    if old.get(name) != new.get(name):
-        changes += 1
-        print(f"    {name}: {old.get(name, '(none)')} -> {new.get(name, '(none)')}")
+    before, after = old.get(name, []), new.get(name, [])
+    if before == after:
+        continue
+    changes += 1
+    if len(before) == len(after) == 1 and before[0][1] == after[0][1]:
+        marker = f"  ({before[0][1]})" if before[0][1] else ""
+        print(f"    {name}: {before[0][0]} -> {after[0][0]}{marker}")
+    else:
+        print(f"    {name}: {show(before)} -> {show(after)}")
 print(f"    {changes} change(s)" if changes else "    none: the lock is up to date")
 EOF
 
