@@ -1,6 +1,6 @@
 """Hardware profiles: how much memory a trial may use, and what the device supports.
 
-A profile is YAML data (``profiles/<name>.yaml`` at the top of the repository, or any file)
+A profile is YAML data (``profiles/<name>.yaml`` shipped with autopeft, or any file)
 checked against :class:`Profile` at load time: an unknown key is an error that names it.
 ``--profile NAME|FILE`` plans for hardware you do not have; without it the machine is
 detected through NVML (:func:`detect_profile`): each GPU is matched to a profile by name and
@@ -17,10 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autopeft.errors import AutopeftError
 from autopeft.hardware.nvml import Detection, GpuInfo, detect
+from autopeft.paths import shipped_dir
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _UNITS = {
@@ -35,11 +39,9 @@ MEMORY_TOLERANCE = 0.12
 DERIVED_USABLE_FRACTION = 0.9
 
 
-def profiles_dir() -> Path:
-    """``<repository>/profiles``, where the built-in profiles live."""
-    import autopeft
-
-    return Path(autopeft.__file__).resolve().parent.parent / "profiles"
+def profiles_dir() -> Traversable:
+    """The folder of built-in profiles (``profiles/``; see :func:`autopeft.paths.shipped_dir`)."""
+    return shipped_dir("profiles")
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ def profile_from_dict(data: Any, *, name: str, source: str) -> Profile:
         raise AutopeftError(f"{source}: {exc}") from None
 
 
-def _load_file(path: Path, name: str | None = None) -> Profile:
+def _load_file(path: Path | Traversable, name: str | None = None) -> Profile:
     import yaml
 
     try:
@@ -225,11 +227,15 @@ def _load_file(path: Path, name: str | None = None) -> Profile:
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
         raise AutopeftError(f"profile file {path} is not valid YAML: {first}") from None
-    return profile_from_dict(data, name=name or path.stem.lower(), source=str(path))
+    name = name or Path(path.name).stem.lower()
+    return profile_from_dict(data, name=name, source=str(path))
 
 
 def _builtin_names() -> list[str]:
-    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+    folder = profiles_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_profile(name_or_path: str) -> Profile:

@@ -11,13 +11,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from autopeft.errors import AutopeftError
 from autopeft.methods.base import Method, get_method
+from autopeft.paths import shipped_dir
 from autopeft.space.schema import MethodSpace, ParamSpec, SearchSpace, SpaceError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 # The same as autopeft.methods.placement.GROUPS (a test checks); not imported, so that loading
 # a space does not import the method modules.
@@ -58,20 +62,20 @@ _Loader.add_implicit_resolver(
 )
 
 
-def spaces_dir() -> Path:
-    """The folder of shipped spaces: ``<checkout>/search_spaces``."""
-    import autopeft
-
-    return Path(autopeft.__file__).resolve().parent.parent / "search_spaces"
+def spaces_dir() -> Traversable:
+    """The folder of shipped spaces (``search_spaces/``; see :func:`autopeft.paths.shipped_dir`)."""
+    return shipped_dir("search_spaces")
 
 
 def list_spaces() -> list[str]:
     """Names of the shipped spaces (``default``, ``lora``, ``quick``, ...)."""
     folder = spaces_dir()
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _resolve(path_or_name: str | Path) -> Path:
+def _resolve(path_or_name: str | Path) -> Path | Traversable:
     path = Path(path_or_name).expanduser()
     if path.is_file():
         return path
@@ -95,7 +99,7 @@ def load_space(path_or_name: str | Path) -> SearchSpace:
 
     Args:
         path_or_name: A path to a YAML file, or a name such as ``default`` that resolves to
-            ``search_spaces/<name>.yaml`` in the checkout.
+            ``search_spaces/<name>.yaml`` shipped with autopeft.
 
     Raises:
         AutopeftError: The file is missing, is not valid YAML, or does not describe a valid
