@@ -89,8 +89,9 @@ class TrialConfig:
 class TrialResult:
     """What a trial reports; stored as one row whatever its status.
 
-    ``status`` is one of ``completed``, ``failed``, ``timeout``, ``diverged``, ``oom``,
-    ``not_applicable`` (with ``reason`` saying why for every status but completed).
+    ``status`` is a :class:`~autopeft.status.TrialStatus` (``running`` only in the partial
+    results an early-stopping scheduler sees), with ``reason`` saying why for every status
+    but completed.
     ``peak_memory_bytes`` is measured as ``memory_kind`` says (see runner/memory.py).
     ``unparseable_predictions`` of the ``eval_examples`` dev predictions were generated text
     that is no label (0 for classification heads); when all of them are, the trial is

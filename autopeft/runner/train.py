@@ -49,12 +49,14 @@ def total_steps(n_train: int, cfg: TrialConfig) -> int:
 
 def train(
     model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any,
-    deadline: float | None = None, checkpoint: Callable[[int, float], None] | None = None,
+    deadline: float | None = None,
+    checkpoint: Callable[[int, float, float], None] | None = None,
 ) -> TrainStats:
     """Train until epochs, ``max_steps`` or the deadline (``time.monotonic()``) is reached.
 
-    ``checkpoint(step, epochs_done)`` is called every ``cfg.eval_every`` steps (default: at
-    each epoch end) before the last step; an early-stopping scheduler reports from there.
+    ``checkpoint(step, epochs_done, train_seconds)`` is called every ``cfg.eval_every`` steps
+    (default: at each epoch end) before the last step; an early-stopping scheduler reports
+    from there. Time spent in checkpoints is not training time: ``seconds`` leaves it out.
     """
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -74,6 +76,7 @@ def train(
     model.train()
     step, examples, loss_value, stopped = 0, 0, None, None
     start = time.perf_counter()
+    paused = 0.0  # seconds spent in checkpoints (dev evaluations)
     epoch = 0
     while step < n_steps and stopped is None:
         for idx in train_batches(
@@ -113,7 +116,9 @@ def train(
             if stopped is not None or step >= n_steps:
                 break
             if checkpoint is not None and step % (cfg.eval_every or per_epoch) == 0:
-                checkpoint(step, round(step / per_epoch, 4))
+                t0 = time.perf_counter()
+                checkpoint(step, round(step / per_epoch, 4), t0 - start - paused)
+                paused += time.perf_counter() - t0
         epoch += 1
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -121,7 +126,7 @@ def train(
         steps=step,
         epochs_completed=round(step / per_epoch, 4),
         examples=examples,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start - paused,
         stopped_by=stopped,
         last_loss=loss_value,
     )

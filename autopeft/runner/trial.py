@@ -19,6 +19,7 @@ from autopeft.errors import AutopeftError, MethodNotApplicable
 from autopeft.runner.config import TrialConfig, TrialResult
 from autopeft.runner.data import PreparedData, tokenize_task
 from autopeft.runner.memory import PeakMemory, tensor_bytes
+from autopeft.status import TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     device = pick_device()
     start = time.monotonic()
     deadline = start + cfg.timeout if cfg.timeout else None
-    result = TrialResult(status="failed", device=str(device))
+    result = TrialResult(status=TrialStatus.FAILED, device=str(device))
     model = None
     meter = PeakMemory(device)
     try:
@@ -128,15 +129,18 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
         with meter:
             model.to(device)
 
-            def checkpoint(step: int, epochs: float) -> None:
+            def checkpoint(step: int, epochs: float, train_seconds: float) -> None:
+                t0 = time.perf_counter()
                 preds = predict(model, data, tokenizer, cfg, device)
                 metrics = compute_metrics(data.spec, preds, data.eval_references)
                 partial = TrialResult(
-                    status="running", primary_metric=metrics[data.spec.primary_metric],
+                    status=TrialStatus.RUNNING, primary_metric=metrics[data.spec.primary_metric],
                     metrics=metrics, trainable_params=count.trainable, total_params=count.total,
                     peak_memory_bytes=meter.read(), memory_kind=meter.kind, steps=step,
                     unparseable_predictions=sum(p is None for p in preds),
                     eval_examples=len(preds), epochs_completed=epochs, device=str(device),
+                    train_seconds=train_seconds, eval_seconds=time.perf_counter() - t0,
+                    examples_per_second=step * cfg.batch_size / max(train_seconds, 1e-9),
                 )
                 report(partial.to_dict())
 
@@ -146,7 +150,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             result.steps, result.epochs_completed = stats.steps, stats.epochs_completed
             result.examples_per_second = stats.examples / max(stats.seconds, 1e-9)
             if stats.stopped_by == "diverged":
-                result.status = "diverged"
+                result.status = TrialStatus.DIVERGED
                 result.reason = f"loss became {stats.last_loss} at step {stats.steps}"
                 return result
             t0 = time.perf_counter()
@@ -159,26 +163,27 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
         result.unparseable_predictions = sum(p is None for p in preds)
         if preds and result.unparseable_predictions == len(preds):
             # its score only says how the metric treats junk: no result to rank or save
-            result.status, result.reason = "failed", _all_unparseable(unparsed, len(preds))
+            result.status = TrialStatus.FAILED
+            result.reason = _all_unparseable(unparsed, len(preds))
         elif stats.stopped_by == "timeout":
-            result.status = "timeout"
+            result.status = TrialStatus.TIMEOUT
             result.reason = (
                 f"training stopped at the {cfg.timeout:g} s trial timeout after {stats.steps} "
                 "steps; metrics are from the partly trained model"
             )
         else:
-            result.status = "completed"
+            result.status = TrialStatus.COMPLETED
             _save(model, cfg, result)
     except MethodNotApplicable as exc:
-        result.status, result.reason = "not_applicable", str(exc)
+        result.status, result.reason = TrialStatus.NOT_APPLICABLE, str(exc)
     except AutopeftError as exc:
-        result.status, result.reason = "failed", str(exc)
+        result.status, result.reason = TrialStatus.FAILED, str(exc)
     except Exception as exc:  # noqa: BLE001 - any crash ends only this trial
         if _is_oom(exc):
-            result.status = "oom"
+            result.status = TrialStatus.OOM
             result.reason = f"out of memory: {str(exc).splitlines()[0][:300]}"
         else:
-            result.status = "failed"
+            result.status = TrialStatus.FAILED
             first = str(exc).splitlines()[0][:300] if str(exc) else ""
             result.reason = f"{type(exc).__name__}: {first}"
             log.debug("trial failed:\n%s", traceback.format_exc())

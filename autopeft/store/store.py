@@ -221,7 +221,7 @@ class Store:
             hardware=clean_json(hardware),
             settings=clean_json(settings),
             objectives=_objectives(objectives),
-            status="running",
+            status=StudyStatus.RUNNING.value,
             created_at=utcnow(),
         )
         exists = AutopeftError(

@@ -70,6 +70,7 @@ def test_asha_stops_at_least_one_trial(bert_dir, tmp_path):
     for r in pruned:
         assert "stopped early by the asha scheduler at step" in r["reason"]
         assert r["accuracy"] is not None
+        assert r["train_seconds"] > 0 and r["steps"] > 0  # what it trained is on the row
 
 
 def _wait_for_rows(db, study, n, proc, timeout=300):
