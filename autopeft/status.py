@@ -46,6 +46,29 @@ class StudyStatus(_StrEnum):
     INTERRUPTED = "interrupted"
 
 
+def controller_identity() -> dict[str, Any]:
+    """Who runs a study: stored in its settings, read by :func:`controller_alive`."""
+    import os
+    import socket
+
+    return {"controller_host": socket.gethostname(), "controller_pid": os.getpid()}
+
+
+def controller_alive(settings: dict[str, Any] | None) -> bool | None:
+    """Whether the controller recorded in a study's settings still runs: True or False when
+    it ran on this host (its process exists or not), None when that cannot be told (another
+    host, or none recorded)."""
+    import socket
+
+    settings = settings or {}
+    pid, host = settings.get("controller_pid"), settings.get("controller_host")
+    if not pid or host != socket.gethostname():
+        return None
+    import psutil
+
+    return psutil.pid_exists(int(pid))
+
+
 # What a stored trial row may hold: every status but the transient RUNNING.
 STORED_TRIAL_STATUSES: tuple[str, ...] = tuple(
     s.value for s in TrialStatus if s is not TrialStatus.RUNNING

@@ -11,12 +11,16 @@ searcher kept as an Optuna user attribute.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
 from autopeft.errors import AutopeftError
-from autopeft.status import RESULT_ATTR, StudyStatus, TrialStatus
+from autopeft.status import (
+    RESULT_ATTR,
+    StudyStatus,
+    TrialStatus,
+    controller_alive,
+)
 
 
 @dataclass
@@ -28,10 +32,6 @@ class Recovery:
 def optuna_study_name(name: str) -> str:
     """The Optuna study behind our study ``name`` (same database)."""
     return f"autopeft:{name}"
-
-
-def controller_identity() -> dict[str, Any]:
-    return {"controller_host": socket.gethostname(), "controller_pid": os.getpid()}
 
 
 def _space_key(space: dict) -> dict:
@@ -61,16 +61,12 @@ def check_not_running_elsewhere(study: Any) -> None:
     """Refuse to resume a study whose controller is still alive on this host."""
     if study.status != StudyStatus.RUNNING:
         return
-    settings = study.settings or {}
-    pid, host = settings.get("controller_pid"), settings.get("controller_host")
-    if host == socket.gethostname() and pid and pid != os.getpid():
-        import psutil
-
-        if psutil.pid_exists(int(pid)):
-            raise AutopeftError(
-                f"study '{study.name}' is being run by process {pid} on this host; wait for it "
-                f"or stop it before resuming"
-            )
+    pid = (study.settings or {}).get("controller_pid")
+    if pid != os.getpid() and controller_alive(study.settings):
+        raise AutopeftError(
+            f"study '{study.name}' is being run by process {pid} on this host; wait for it "
+            f"or stop it before resuming"
+        )
 
 
 def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recovery:

@@ -16,7 +16,7 @@ from typing import Any
 
 from autopeft.errors import AutopeftError
 from autopeft.settings import SearchSettings
-from autopeft.status import StudyStatus
+from autopeft.status import StudyStatus, controller_identity
 
 
 def artifacts_root(settings: SearchSettings, name: str) -> Path:
@@ -138,7 +138,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         store_settings = settings.to_stored()
         store_settings.update(resources=resources, data_source=data.source, model_path=ref.path,
                               artifacts_dir=str(artifacts),
-                              **resume.controller_identity())
+                              **controller_identity())
         store.create_study(name, task=spec.name, model=settings.model, space_name=space.name,
                            space=space.to_dict(), budget=settings.budget.to_dict(),
                            hardware=hardware, settings=store_settings, objectives=objectives)
@@ -146,7 +146,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         say(f"study {name} in {store.safe_url}: {remaining} trials over "
             f"{', '.join(space.methods)}; {resources} per trial")
     else:
-        store.update_study_settings(name, resume.controller_identity(), status=StudyStatus.RUNNING)
+        store.update_study_settings(name, controller_identity(), status=StudyStatus.RUNNING)
         rec = resume.recover(store, name, resume.optuna_study_name(name), space)
         done = resume.finished_count(store, name)
         remaining = settings.budget.trials - done

@@ -58,22 +58,14 @@ def count_parameters(model: Any) -> ParamCount:
     Returns:
         The counts; see the module docstring for what ``total`` includes.
     """
-    seen_ids: set[int] = set()
-    seen_storage: set[tuple[str, int, int]] = set()
+    from autopeft.tensors import distinct
+
     trainable = total = 0
-    # remove_duplicate=False so that the dedupe below is ours and explicit, whatever the
-    # module tree looks like (peft registers the same embedding under two parents).
-    for _, param in model.named_parameters(remove_duplicate=False):
-        if id(param) in seen_ids:
-            continue
-        seen_ids.add(id(param))
-        numel = param.numel()
-        if param.device.type != "meta" and numel:
-            key = (str(param.device), param.data_ptr(), numel)
-            if key in seen_storage:
-                continue
-            seen_storage.add(key)
-        total += numel
+    # remove_duplicate=False so that the dedupe is ours and explicit, whatever the module
+    # tree looks like (peft registers the same embedding under two parents).
+    params = {id(p): p for _, p in model.named_parameters(remove_duplicate=False)}
+    for param in distinct(params.values()):
+        total += param.numel()
         if param.requires_grad:
-            trainable += numel
+            trainable += param.numel()
     return ParamCount(trainable=trainable, total=total)

@@ -109,12 +109,6 @@ class PeakMemory:
 
 def tensor_bytes(model: Any) -> int:
     """Bytes of a model's parameters and buffers, each storage counted once (tied weights)."""
-    seen: set[int] = set()
-    total = 0
-    for t in [*model.parameters(), *model.buffers()]:
-        key = t.untyped_storage().data_ptr() if t.device.type != "meta" else id(t)
-        if key in seen:
-            continue
-        seen.add(key)
-        total += t.numel() * t.element_size()
-    return total
+    from autopeft import tensors
+
+    return tensors.tensor_bytes([*model.parameters(), *model.buffers()])

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autopeft.errors import AutopeftError
 from autopeft.pareto import canonical_direction
-from autopeft.status import StudyStatus, TrialStatus
+from autopeft.status import StudyStatus, TrialStatus, controller_alive
 from autopeft.store.models import (
     STUDY_STATUSES,
     TRIAL_STATUSES,
@@ -295,25 +295,13 @@ class Store:
         Args:
             exclude: A study name to leave out (the caller's own, when resuming).
         """
-        import socket
-
-        import psutil
-
         with self._read() as session:
             rows = session.scalars(
                 select(StudyRow).where(StudyRow.status == StudyStatus.RUNNING.value)
                 .order_by(StudyRow.id)
             ).all()
             studies = [r.to_record() for r in rows if r.name != exclude]
-        host = socket.gethostname()
-
-        def alive(study: StudyRecord) -> bool:
-            pid = (study.settings or {}).get("controller_pid")
-            if (study.settings or {}).get("controller_host") != host or not pid:
-                return True
-            return psutil.pid_exists(int(pid))
-
-        return [s for s in studies if alive(s)]
+        return [s for s in studies if controller_alive(s.settings) is not False]
 
     def concurrency_warning(self, *, exclude: str | None = None) -> str | None:
         """One line to show before a search starts writing, or None.
