@@ -90,7 +90,7 @@ def main() -> None:
                 if method == "lora":
                     lora_step = per_step
                 ratio = per_step / lora_step if per_step and lora_step else None
-                unparsed = res.metrics.get("unparseable")
+                unparsed = res.unparseable_predictions
                 print(
                     f"{model_name:7} {method:15} {res.status:15} "
                     f"{_num(res.primary_metric, '.3f'):>7} {_num(unparsed, '.0f'):>8} "
