@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads per trial (default: torch's)")
     args = parser.parse_args()
 
     from autopeft.methods import get_method, list_methods
@@ -78,7 +80,8 @@ def main() -> None:
                     learning_rate=high if t5 else math.sqrt(low * high),
                     epochs=args.epochs, batch_size=args.batch_size,
                     train_samples=args.train_samples,
-                    eval_samples=args.eval_samples, max_length=args.max_length, threads=None,
+                    eval_samples=args.eval_samples, max_length=args.max_length,
+                    threads=args.threads,
                 )
 
             data = prepare_data(config("lora"))
