@@ -6,13 +6,14 @@ accuracy, unparseable dev predictions (T5 generates label text), trainable param
 seconds per training step relative to LoRA (r=8 on q,v) measured in the same run.
 
 * ``minilm`` — the pretrained all-MiniLM-L6-v2 with a fresh 2-class head.
-* ``t5`` — a tiny random T5 (``autopeft.testing.tiny_model_dir``) trained text-to-text: it
+* ``t5`` — a small random T5 (d_model 128, 2 + 2 layers, the MiniLM vocabulary), first fully
+  fine-tuned text-to-text on SST-2 until it generates label words (a stand-in for a
+  pretrained T5: a frozen random base never emits them), then adapted by each method. It
   shows that every method trains and generates label text through the T5 path; its accuracy
-  is that of a frozen random base (about the majority class), not a real result.
+  is that of a tiny model, not a real result.
 
-On MiniLM each method trains at the geometric middle of its own learning-rate range (the
-range the default spaces search); the tiny random T5 trains at the top of the range, which it
-needs before it emits label words at all. Run from the checkout with ``../shared`` beside it:
+Each method trains at the geometric middle of its own learning-rate range (the range the
+default spaces search). Run from the checkout with ``../shared`` beside it:
 
     python scripts/bench_methods.py [--models minilm t5] [--methods lora ia3 ...]
         [--train-samples 1000 --eval-samples 200 --epochs 2 --max-length 64]
@@ -28,9 +29,35 @@ import time
 from autopeft.paths import find_shared_dir
 
 
-def model_dirs(names: list[str], tmp: str) -> dict[str, str]:
-    from autopeft.testing import tiny_model_dir
+def small_t5_dir(path: str, train_samples: int) -> str:
+    """A small T5 with the MiniLM tokenizer, fine-tuned until it generates SST-2 labels."""
+    import torch
+    from transformers import AutoTokenizer
 
+    from autopeft.runner.config import TrialConfig
+    from autopeft.runner.train import train
+    from autopeft.runner.trial import build_trial_model, prepare_data
+    from autopeft.testing import minilm_tokenizer_dir, tiny_t5
+
+    tok = AutoTokenizer.from_pretrained(str(minilm_tokenizer_dir()))
+    model = tiny_t5(vocab_size=len(tok), d_model=128, d_kv=32, d_ff=256,
+                    pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id,
+                    decoder_start_token_id=tok.pad_token_id)
+    model.save_pretrained(f"{path}/random")
+    tok.save_pretrained(f"{path}/random")
+    cfg = TrialConfig(task="glue/sst2", model=f"{path}/random", method="full",
+                      learning_rate=1e-3, epochs=2, batch_size=16, max_length=64,
+                      train_samples=train_samples, seed=1)
+    data = prepare_data(cfg)
+    torch.manual_seed(0)
+    model, tokenizer, _ = build_trial_model(cfg, data.spec)
+    train(model, data, tokenizer, cfg, torch.device("cpu"))
+    model.save_pretrained(f"{path}/tuned")
+    tokenizer.save_pretrained(f"{path}/tuned")
+    return f"{path}/tuned"
+
+
+def model_dirs(names: list[str], tmp: str, train_samples: int) -> dict[str, str]:
     shared = find_shared_dir()
     if shared is None:
         raise SystemExit("../shared not found beside the checkout; set AUTOPEFT_SHARED")
@@ -39,7 +66,7 @@ def model_dirs(names: list[str], tmp: str) -> dict[str, str]:
         if name == "minilm":
             out[name] = str(shared / "models" / "all-MiniLM-L6-v2")
         elif name == "t5":
-            out[name] = str(tiny_model_dir("t5", f"{tmp}/tiny-t5"))
+            out[name] = small_t5_dir(f"{tmp}/small-t5", train_samples)
         else:
             raise SystemExit(f"unknown model {name!r}; choose minilm or t5")
     return out
@@ -69,15 +96,14 @@ def main() -> None:
     header = (f"{'model':7} {'method':15} {'status':15} {'dev acc':>7} {'unparsed':>8} "
               f"{'trainable':>11} {'s/step':>7} {'vs lora':>7}  reason")
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = model_dirs(args.models, tmp)
+        dirs = model_dirs(args.models, tmp, args.train_samples)
         print(header)
         for model_name, path in dirs.items():
-            def config(method: str, path: str = path, t5: bool = model_name == "t5"
-                       ) -> TrialConfig:
+            def config(method: str, path: str = path) -> TrialConfig:
                 low, high = get_method(method).lr_range
                 return TrialConfig(
                     task="glue/sst2", model=path, method=method,
-                    learning_rate=high if t5 else math.sqrt(low * high),
+                    learning_rate=math.sqrt(low * high),
                     epochs=args.epochs, batch_size=args.batch_size,
                     train_samples=args.train_samples,
                     eval_samples=args.eval_samples, max_length=args.max_length,
