@@ -6,9 +6,10 @@
 * CPU: the model's weights and buffers, counted exactly (``base_bytes``), plus the growth of
   the process's resident set while it trains and evaluates: the kernel's high-water mark
   (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set when the meter
-  starts (after the model was loaded). The growth counts every byte training made resident
-  (grads, optimizer state, activations, allocator slack), so it is an honest upper bound of
-  tensor memory rather than a tensor-exact count. Reported as ``cpu_weights_plus_rss_growth``.
+  starts (after the model was loaded, and after freed heap pages went back to the OS, so
+  that reused memory still shows as growth, also in a warm worker). The growth counts every
+  byte training made resident (grads, optimizer state, activations, allocator slack), so it
+  is an honest upper bound of tensor memory rather than a tensor-exact count. Reported as ``cpu_weights_plus_rss_growth``.
   Where ``clear_refs`` cannot be written (non-Linux, restricted /proc), a 10 ms sampling
   thread of the RSS is used instead (``cpu_weights_plus_sampled_rss_growth``).
 """
@@ -40,6 +41,21 @@ def _rss_bytes() -> int:
     import psutil
 
     return int(psutil.Process().memory_info().rss)
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
+
+    A warm worker has freed the previous trial's tensors, and loading freed its buffers: if
+    the heap kept those pages, training would reuse them without growing the resident set,
+    and the meter would see less than training used.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
 
 
 def _reset_hwm() -> bool:
@@ -74,6 +90,7 @@ class PeakMemory:
                 torch.cuda.reset_peak_memory_stats(i)
             self.kind = "cuda_max_allocated"
             return self
+        _trim_heap()
         self._baseline = _rss_bytes()
         if _reset_hwm():
             self.kind = "cpu_weights_plus_rss_growth"
