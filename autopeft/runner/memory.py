@@ -9,7 +9,8 @@
   starts (after the model was loaded, and after freed heap pages went back to the OS, so
   that reused memory still shows as growth, also in a warm worker). The growth counts every
   byte training made resident (grads, optimizer state, activations, allocator slack), so it
-  is an honest upper bound of tensor memory rather than a tensor-exact count. Reported as ``cpu_weights_plus_rss_growth``.
+  is an honest upper bound of tensor memory rather than a tensor-exact count. Reported as
+  ``cpu_weights_plus_rss_growth``.
   Where ``clear_refs`` cannot be written (non-Linux, restricted /proc), a 10 ms sampling
   thread of the RSS is used instead (``cpu_weights_plus_sampled_rss_growth``).
 """
