@@ -137,8 +137,10 @@ def _untraceable() -> tuple[type[Exception], ...]:
     """Errors that mean "fake tensors cannot run this code", not a bug of ours."""
     from torch._subclasses import fake_tensor as ft
 
+    # RuntimeError: a method's own sanity check on tensor values (VB-LoRA checks its logits
+    # for inf) sees the tracker's assumed scalars and fires; no real step raises it there.
     return (ft.DataDependentOutputException, ft.DynamicOutputShapeException,
-            ft.UnsupportedOperatorException, ft.UnsupportedFakeTensorException)
+            ft.UnsupportedOperatorException, ft.UnsupportedFakeTensorException, RuntimeError)
 
 
 def predict_peak_memory(
@@ -211,7 +213,16 @@ def predict_peak_memory(
     from autopeft.methods.counting import count_parameters
 
     resolved = get_method(method).resolve_params(params)
-    model = apply_method(build_base_model(config, num_labels=num_labels), method, params)
+    try:
+        model = apply_method(build_base_model(config, num_labels=num_labels), method, params)
+    except AutopeftError:
+        raise
+    except Exception as exc:  # an initialisation that reads the weights (SVD, masks, ...)
+        raise AutopeftError(
+            f"cannot predict the memory of method '{method}': its initialisation reads the "
+            f"base weights, which the weightless (meta) model has not ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+        ) from exc
     counts = count_parameters(model)
     # Non-fake inputs: peft keeps a few plain tensors outside the module tree (prompt-token
     # indices); they are converted on first use.
