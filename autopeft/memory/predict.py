@@ -213,16 +213,7 @@ def predict_peak_memory(
     from autopeft.methods.counting import count_parameters
 
     resolved = get_method(method).resolve_params(params)
-    try:
-        model = apply_method(build_base_model(config, num_labels=num_labels), method, params)
-    except AutopeftError:
-        raise
-    except Exception as exc:  # an initialisation that reads the weights (SVD, masks, ...)
-        raise AutopeftError(
-            f"cannot predict the memory of method '{method}': its initialisation reads the "
-            f"base weights, which the weightless (meta) model has not ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"
-        ) from exc
+    model = apply_method(build_base_model(config, num_labels=num_labels), method, params)
     counts = count_parameters(model)
     # Non-fake inputs: peft keeps a few plain tensors outside the module tree (prompt-token
     # indices); they are converted on first use.
