@@ -3,7 +3,11 @@
 Targets are module groups (``q``, ``v``, ...; see :mod:`autopeft.methods.placement`) resolved
 to exact module names, restricted to ``layers``. The trainable count is
 ``r * (in_features + out_features)`` per targeted Linear (DoRA adds ``out_features`` more
-for its magnitude vector), plus an encoder's classification head.
+for its magnitude vector), plus an encoder's classification head; with ``init_lora_weights``
+``mica`` B is frozen and only ``r * in_features`` per Linear trains.
+
+``init_lora_weights`` searches peft's initialisations that need no data (see ``INITS``); the
+others are refused with the reason in ``INITS_EXCLUDED``.
 """
 
 from __future__ import annotations
