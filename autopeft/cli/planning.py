@@ -70,8 +70,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def estimate_rows(args: argparse.Namespace) -> list[dict]:
+    from autopeft.memory.step import apply_method
     from autopeft.methods import count_parameters, get_method
-    from autopeft.methods.base import ModelInfo
     from autopeft.modeling import build_model, resolve_model
 
     method = get_method(args.method)
@@ -80,8 +80,8 @@ def estimate_rows(args: argparse.Namespace) -> list[dict]:
     base = build_model(ref, num_labels=args.num_labels, device="meta",
                        trust_remote_code=args.trust_remote_code)
     base_total = count_parameters(base).total
-    info = ModelInfo.from_config(base.config)
-    model = method.build(base, params, info)
+    # apply_method: a method that cannot be applied without weight values is a user error.
+    model = apply_method(base, method.name, params)
     count = count_parameters(model)
     rows = [
         {"quantity": "base model params", "value": f"{base_total:,}"},

@@ -31,10 +31,27 @@ def build_base_model(config: Any, *, num_labels: int = 2, device: str = "meta") 
 
 
 def apply_method(model: Any, method: str, params: dict | None) -> Any:
-    """Apply a registered method exactly as the trial runner does (through the registry)."""
+    """Apply a registered method exactly as the trial runner does (through the registry).
+
+    On a ``meta`` model (no weight values), a method whose initialisation reads the weights
+    (an SVD, a mask from ``nonzero``) cannot be applied: that is an :class:`AutopeftError`
+    naming the method, so that callers (estimates, the planner) report it, not crash.
+    """
+    from autopeft.errors import AutopeftError
     from autopeft.methods.base import ModelInfo, get_method
 
-    out = get_method(method).build(model, params, ModelInfo.from_config(model.config))
+    try:
+        out = get_method(method).build(model, params, ModelInfo.from_config(model.config))
+    except AutopeftError:
+        raise
+    except Exception as exc:
+        if not any(p.is_meta for p in model.parameters()):
+            raise
+        raise AutopeftError(
+            f"cannot estimate method '{method}' from the config alone: its initialisation reads "
+            f"the base weights, which a weightless (meta) model has not ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+        ) from exc
     return out.train()
 
 

@@ -18,6 +18,7 @@ from autopeft.methods import (  # noqa: F401  (importing registers each method)
     ln_tuning,
     lokr,
     lora,
+    peft_tuners,
     prefix_tuning,
     prompt_tuning,
     vera,

@@ -4,7 +4,9 @@ Every method except full fine-tuning is a peft adapter — peft's own (LoRA, LoK
 prompt/prefix tuning, LN tuning) or ours (bottleneck adapters, Compacter, MAM, UniPELT,
 AutoPEFT configurations, BitFit; see :mod:`autopeft.methods._tuners`) — so
 :func:`save_adapter` writes ``adapter_config.json`` + ``adapter_model.safetensors`` and
-``PeftModel.from_pretrained`` loads them onto a fresh base model. Full fine-tuning has no
+``PeftModel.from_pretrained`` loads them onto a fresh base model (a LoRA initialised by PiSSA
+or OLoRA, which mutate the base weights, is converted to a plain LoRA of rank ``2r`` on the
+way). Full fine-tuning has no
 adapter: the whole model is saved with ``save_pretrained`` (``config.json`` +
 ``model.safetensors``) and loads with ``from_pretrained``.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autopeft.errors import AutopeftError
+from autopeft.methods.lora import INIT_ATTR
 
 ADAPTER_CONFIG = "adapter_config.json"
 MODEL_CONFIG = "config.json"
@@ -60,8 +63,39 @@ def save_adapter(model: Any, method: str, path: str | Path) -> Path:
         return path
     if not isinstance(model, PeftModel):
         raise AutopeftError(f"method '{method}' builds a peft model, got {type(model).__name__}")
-    model.save_pretrained(str(path))
+    initial = getattr(model, INIT_ATTR, None)
+    if initial is None:
+        model.save_pretrained(str(path))
+    else:
+        _save_converted(model, initial, path)
     return path
+
+
+def _save_converted(model: Any, initial: dict, path: Path) -> None:
+    """Save a LoRA whose initialisation mutated the base weights (PiSSA, OLoRA) as a plain LoRA.
+
+    peft's conversion (``path_initial_model_for_weight_conversion``) rewrites the adapter as
+    ``[A | A0], [B | -B0]`` of rank ``2r``, which applies to the *original* weights. It keeps
+    only the LoRA matrices, so the other saved tensors (an encoder's trained head, in
+    ``modules_to_save``) are put back from the plain state dict.
+    """
+    import tempfile
+
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file, save_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        init_dir = Path(tmp) / "initial"
+        init_dir.mkdir()
+        save_file({k: v.contiguous() for k, v in initial.items()},
+                  str(init_dir / "adapter_model.safetensors"))
+        # peft writes the initial adapter's config there itself (with init_lora_weights=True).
+        model.save_pretrained(str(path), path_initial_model_for_weight_conversion=str(init_dir))
+    weights = path / "adapter_model.safetensors"
+    converted = load_file(str(weights))
+    rest = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(model).items()
+            if "lora_A" not in k and "lora_B" not in k and k not in converted}
+    save_file({**converted, **rest}, str(weights), metadata={"format": "pt"})
 
 
 def load_adapter(base_model: Any, path: str | Path, *, is_trainable: bool = False) -> Any:

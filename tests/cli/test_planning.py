@@ -17,6 +17,7 @@ def _cli(*args):
 @pytest.mark.parametrize("method, params, trainable, percent", [
     ("lora", ["--param", "r=8", "--param", "target_modules=q,v"], "2,359,296", "0.320%"),
     ("ia3", [], "344,064", "0.047%"),
+    ("loha", [], "4,718,592", "0.640%"),  # a peft-table method: 2 * r * (in + out) on q, v
 ])
 def test_estimate_t5_large_from_config_alone(shared_dir, method, params, trainable, percent):
     run = _cli("estimate", "--model", str(shared_dir / "models/configs/t5-large"),
@@ -59,6 +60,8 @@ def test_profile_lists_and_shows():
     (["estimate", "--model", "{t5}", "--method", "lora", "--param", "r"], "KEY=VALUE"),
     (["estimate", "--model", "{t5}", "--method", "lora", "--batch-size", "4"], "--seq-len"),
     (["estimate", "--model", "{t5}", "--method", "bitfit"], "does not apply"),
+    (["estimate", "--model", "{t5}", "--method", "shira"],
+     "cannot estimate method 'shira' from the config alone"),
     (["estimate", "--model", "{t5}", "--method", "lora", "--param", "target_modules=zz"], "zz"),
     (["profile", "--profile", "nosuchgpu"], "nosuchgpu"),
     (["search", "--task", "glue/sst2", "--model", "{minilm}", "--profile", "nosuchgpu",

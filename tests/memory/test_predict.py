@@ -162,3 +162,31 @@ def test_prediction_round_trips_as_data():
     assert d["details"]["device"] == "cpu" and d["details"]["seconds"] >= 0
     with pytest.raises(ValueError):
         MemoryPrediction(10, 1, 2, 3, 5, "lora")
+
+
+@pytest.mark.parametrize("kind", ["t5", "bert"])
+@pytest.mark.parametrize("method", ["loha", "oft", "c3a", "fourierft", "hra", "p_tuning"])
+def test_peft_table_methods_are_predicted(kind, method):
+    from autopeft.methods import ModelInfo, count_parameters, get_method
+    from autopeft.testing import tiny_bert, tiny_t5
+
+    p = predict(kind, method)
+    model = (tiny_t5 if kind == "t5" else tiny_bert)()
+    built = get_method(method).build(model, None, ModelInfo.from_config(model.config))
+    assert p.details["trainable_params"] == count_parameters(built).trainable
+    assert p.total_bytes == parts(p) > 0
+
+
+@pytest.mark.parametrize(
+    "method, params, needle",
+    [
+        ("shira", None, "from the config alone: its initialisation reads"),  # random mask: nonzero
+        ("adamss", None, "from the config alone: its initialisation reads"),  # SVD copied out
+        ("lora", {"init_lora_weights": "olora"}, "from the config alone: its initialisation reads"),
+        ("vblora", None, "fake tensors cannot trace"),  # its inf check sees assumed values
+    ],
+)
+def test_methods_that_read_weight_values_are_user_errors(method, params, needle):
+    # The planner runs such trials unplanned (it catches AutopeftError), instead of crashing.
+    with pytest.raises(AutopeftError, match=f"method '{method}'.*{needle}"):
+        predict("bert", method, params)

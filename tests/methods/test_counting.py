@@ -73,6 +73,10 @@ def _meta_twin(config, cls):
 METHODS = [m.name for m in list_methods()]
 # Compacter's PHM dimension (4) must divide the bottleneck: 32 / 32 = 1 does not on tiny models.
 TINY = {"compacter": {"reduction_factor": 4}, "compacter++": {"reduction_factor": 4}}
+# peft tuners whose initialisation reads weight values (AdaMSS and FRoD decompose them, SHiRA
+# draws a sparse mask with nonzero): a weightless meta model cannot carry them, so memory
+# estimates report "cannot predict" for them (tests/memory checks the message).
+NEEDS_WEIGHTS = {"adamss", "frod", "shira"}
 
 
 # BitFit does not apply to T5 (test_methods checks the refusal).
@@ -86,6 +90,10 @@ def test_meta_device_counts_equal_cpu(arch, name):
     assert next(meta.parameters()).is_meta
     info = ModelInfo.from_config(config)
     method = get_method(name)
+    if name in NEEDS_WEIGHTS:
+        with pytest.raises((NotImplementedError, RuntimeError), match="meta|nonzero"):
+            method.build(meta, TINY.get(name), info)
+        return
     counts = [count_parameters(method.build(m, TINY.get(name), info)) for m in (cpu, meta)]
     assert counts[0] == counts[1]
     assert counts[0].trainable > 0

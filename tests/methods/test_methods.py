@@ -16,6 +16,7 @@ import torch
 
 from autopeft.errors import AutopeftError, MethodNotApplicable
 from autopeft.methods import ModelInfo, count_parameters, get_method, list_methods
+from autopeft.methods.peft_tuners import TUNERS
 from autopeft.testing import tiny_batch, tiny_bert, tiny_t5
 
 CONFIGS = Path(__file__).resolve().parents[3] / "shared" / "models" / "configs"
@@ -122,8 +123,10 @@ def analytic_trainable(method: str, p: dict, cfg) -> int:
     if method == "full":
         return total_params(cfg)
     if method == "lora":
+        # MiCA freezes B (the smallest singular vectors of W): only A (r x in) trains.
         n = sum(
-            p["r"] * (i + o) + (o if p["use_dora"] else 0)
+            (p["r"] * i if p["init_lora_weights"] == "mica" else p["r"] * (i + o))
+            + (o if p["use_dora"] else 0)
             for g in p["target_modules"]
             for i, o in linear_shapes(cfg, g)
         )
@@ -183,6 +186,12 @@ CASES = [
     ("full", {}),
     ("lora", {}),
     ("lora", {"r": 2, "target_modules": list(GROUPS), "use_dora": True, "use_rslora": True}),
+    ("lora", {"init_lora_weights": "pissa"}),
+    ("lora", {"init_lora_weights": "pissa_niter_2", "target_modules": ["ffn_in"]}),
+    ("lora", {"init_lora_weights": "olora", "use_rslora": True}),
+    ("lora", {"init_lora_weights": "orthogonal", "use_dora": True}),
+    ("lora", {"init_lora_weights": "gaussian"}),
+    ("lora", {"init_lora_weights": "mica", "r": 4}),
     ("ia3", {}),
     ("ia3", {"target_modules": ["q", "ffn_in"], "feedforward_modules": []}),
     ("prefix_tuning", {}),
@@ -242,6 +251,10 @@ def test_method_trains_with_analytic_count(arch, case):
     assert count.trainable == analytic_trainable(name, method.resolve_params(overrides), cfg)
     # peft adds the adapter (and frozen copies of what it replaces); full adds nothing.
     added = 0 if name == "full" else count.trainable
+    params = method.resolve_params(overrides)
+    if name == "lora" and params["init_lora_weights"] == "mica":  # B is a frozen parameter
+        added += sum(params["r"] * o for g in params["target_modules"]
+                     for _, o in linear_shapes(cfg, g))
     assert count.total == base.total + added
     if not info.is_seq2seq:
         head_params = [
@@ -273,6 +286,7 @@ EXPECTED_PARAMS = {
         "layers",
         "use_dora",
         "use_rslora",
+        "init_lora_weights",
     },
     "ia3": {"target_modules", "feedforward_modules", "layers"},
     "prefix_tuning": {"num_virtual_tokens", "prefix_projection", "encoder_hidden_size", "layers"},
@@ -295,9 +309,15 @@ EXPECTED_PARAMS = {
 
 def test_registry_lists_every_method_with_its_params():
     methods = {m.name: m for m in list_methods()}
-    assert set(methods) == set(EXPECTED_PARAMS)
+    # The peft table's methods: its peft fields plus our placement (test_peft_tuners.py
+    # checks that the fields are peft's).
+    expected = EXPECTED_PARAMS | {
+        t.name: set(t.params) | (set() if t.prompt else {"target_modules", "layers"})
+        for t in TUNERS
+    }
+    assert set(methods) == set(expected)
     for name, m in methods.items():
-        assert set(m.params) == set(EXPECTED_PARAMS[name]), name
+        assert set(m.params) == set(expected[name]), name
         low, high = m.lr_range
         assert 0 < low < high, name
     assert get_method("lora").params["target_modules"] == ["q", "v"]
@@ -305,7 +325,7 @@ def test_registry_lists_every_method_with_its_params():
 
 
 def test_unknown_method_and_param_are_errors():
-    with pytest.raises(AutopeftError, match="known methods: autopeft, bitfit"):
+    with pytest.raises(AutopeftError, match="known methods: adamss, autopeft, beft, bitfit"):
         get_method("adapterdrop")
     model = tiny_t5()
     with pytest.raises(AutopeftError, match="'rank'.*parameters are: .*lora_alpha"):
@@ -318,6 +338,10 @@ def test_unknown_method_and_param_are_errors():
         ("lora", {"r": 0}, "r must be a positive integer"),
         ("lora", {"lora_dropout": 1.5}, "lora_dropout"),
         ("lora", {"use_dora": "yes"}, "use_dora must be true or false"),
+        ("lora", {"init_lora_weights": "eva"}, "'eva' is not supported \\(data-driven"),
+        ("lora", {"init_lora_weights": "pissa_niter_x"}, "use one of 'default', 'gaussian'"),
+        ("lora", {"init_lora_weights": 1}, "init_lora_weights 1 is not supported"),
+        ("lora", {"init_lora_weights": "olora", "use_dora": True}, "cannot be saved with use_dora"),
         ("lora", {"target_modules": []}, "target_modules must be a non-empty list"),
         ("lora", {"target_modules": ["qq"]}, "'qq' matches no Linear"),
         ("lora", {"layers": "5-9"}, "out of range"),

@@ -57,6 +57,42 @@ def test_save_then_load_gives_identical_outputs(arch, name, tmp_path):
         assert torch.equal(loaded(**batch).logits, expected)
 
 
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("init", ["pissa", "pissa_niter_2", "olora", "mica", "orthogonal"])
+def test_lora_inits_reload_on_the_original_weights(arch, init, tmp_path):
+    """PiSSA / OLoRA mutate the base weights: the saved adapter is peft's conversion to a
+    plain LoRA of rank 2r, which must reproduce the outputs on a fresh, unmutated model."""
+    model = ARCHS[arch]()
+    model = get_method("lora").build(model, {"init_lora_weights": init},
+                                     ModelInfo.from_config(model.config))
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(1)
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    model.eval()
+    batch = tiny_batch(model.config, batch_size=3)
+    with torch.no_grad():
+        expected = model(**batch).logits
+    save_adapter(model, "lora", tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    mutating = init in ("pissa", "pissa_niter_2", "olora")
+    assert config["r"] == (16 if mutating else 8)
+    assert config["init_lora_weights"] is True if mutating else config["init_lora_weights"] == init
+    loaded = PeftModel.from_pretrained(ARCHS[arch](), str(tmp_path)).eval()
+    with torch.no_grad():
+        got = loaded(**batch).logits
+    if mutating:
+        # W_res + B0 A0 equals W up to float32 rounding, not bit for bit.
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    else:
+        assert torch.equal(got, expected)
+    fresh_outputs = ARCHS[arch]().eval()
+    with torch.no_grad():
+        base = fresh_outputs(**batch).logits
+    assert not torch.allclose(got, base, atol=1e-3), "the trained adapter (and head) must load"
+
+
 @pytest.mark.parametrize("name", ["houlsby", "bitfit", "unipelt"])
 def test_loaded_adapter_is_frozen_unless_trainable(name, tmp_path):
     model = trained("bert", name)

@@ -20,7 +20,7 @@ from autopeft.space import (
 from autopeft.space.loader import MODULE_GROUPS
 
 FIRST_SET = {"full", "lora", "ia3", "prefix_tuning", "prompt_tuning", "ln_tuning", "bitfit"}
-SHIPPED = ["autopeft", "default", "lora", "quick", "survey"]
+SHIPPED = ["autopeft", "default", "lora", "peft_all", "quick", "survey"]
 
 
 
@@ -217,7 +217,7 @@ def test_empty_file(fake_registry, tmp_path):
 
 
 def test_missing_file_and_unknown_name(fake_registry, tmp_path):
-    shipped = "autopeft, default, lora, quick, survey"
+    shipped = "autopeft, default, lora, peft_all, quick, survey"
     with pytest.raises(AutopeftError, match=r"search space file not found: .*nope\.yaml "
                                             rf"\(shipped spaces: {shipped}"):
         load_space(tmp_path / "nope.yaml")
