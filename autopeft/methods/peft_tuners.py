@@ -155,9 +155,10 @@ EXCLUDED = {
     "CPT": "causal LMs only (peft raises for other task types); needs a token-type mask",
     "ADAPTION_PROMPT": "decoder-only (llama-style) attention only; peft rejects bert and t5",
     "CARTRIDGE": "a trained KV-cache prefix served as past_key_values, which BERT-family "
-                 "models in transformers 5 no longer take; on T5 it runs, but as prefix_tuning "
-                 "without projection (decoder only) minus a frozen first token, while its own "
-                 "training is distillation from a corpus-initialised cache",
+                 "models in transformers 5 no longer take; on T5 it runs, but as flat prefixes "
+                 "in decoder self-attention only (less than our prefix_tuning) minus a frozen "
+                 "first token, while its own training is distillation from a "
+                 "corpus-initialised cache",
     "SHADOW": "a shadow network riding a decoder-only model's layer loop with an auxiliary "
               "loss; its forward fails on bert and t5",
     "TRAINABLE_TOKENS": "trains embedding rows of given token ids, meant for newly added "
