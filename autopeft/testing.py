@@ -122,6 +122,28 @@ def tiny_batch(config: Any, batch_size: int = 2, seq_len: int = 8, seed: int = 0
     return batch
 
 
+def padded_batch(config: Any) -> dict:
+    """A 3 x 7 :func:`tiny_batch` with padding: row 1 keeps 4 tokens, row 2 keeps 2 (and a
+    seq2seq target row 0 keeps 2)."""
+    import torch
+
+    batch = tiny_batch(config, batch_size=3, seq_len=7)
+    batch["attention_mask"][1, 4:] = 0
+    batch["attention_mask"][2, 2:] = 0
+    if getattr(config, "is_encoder_decoder", False):
+        batch["decoder_attention_mask"] = torch.ones_like(batch["labels"])
+        batch["decoder_attention_mask"][0, 2:] = 0
+    return batch
+
+
+def set_attention(model: Any, impl: str) -> None:
+    """Switch every config in ``model`` to the attention implementation ``impl``."""
+    for module in model.modules():
+        cfg = getattr(module, "config", None)
+        if cfg is not None and hasattr(cfg, "_attn_implementation"):
+            cfg._attn_implementation = impl
+
+
 def minilm_tokenizer_dir() -> Any:
     """The MiniLM tokenizer folder from ``../shared`` (a real WordPiece vocabulary)."""
     from autopeft.paths import find_shared_dir

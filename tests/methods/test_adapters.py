@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from autopeft.methods import ModelInfo, get_method
-from autopeft.testing import tiny_batch, tiny_bert, tiny_t5
+from autopeft.testing import padded_batch, set_attention, tiny_bert, tiny_t5
 
 ARCHS = {"t5": tiny_t5, "bert": tiny_bert}
 TINY = {"compacter": {"reduction_factor": 4}, "compacter++": {"reduction_factor": 4},
@@ -17,23 +17,6 @@ def build(name, arch, params=None, **model_kwargs):
     model = ARCHS[arch](**model_kwargs)
     info = ModelInfo.from_config(model.config)
     return get_method(name).build(model, {**TINY.get(name, {}), **(params or {})}, info)
-
-
-def padded_batch(cfg):
-    batch = tiny_batch(cfg, batch_size=3, seq_len=7)
-    batch["attention_mask"][1, 4:] = 0
-    batch["attention_mask"][2, 2:] = 0
-    if cfg.is_encoder_decoder:
-        batch["decoder_attention_mask"] = torch.ones_like(batch["labels"])
-        batch["decoder_attention_mask"][0, 2:] = 0
-    return batch
-
-
-def set_attention(model, impl):
-    for module in model.modules():
-        cfg = getattr(module, "config", None)
-        if cfg is not None and hasattr(cfg, "_attn_implementation"):
-            cfg._attn_implementation = impl
 
 
 # ---------------------------------------------------------------------------- where pieces sit

@@ -15,7 +15,7 @@ import torch
 
 from autopeft.methods import ModelInfo, get_method
 from autopeft.methods._tuners.prefix import PrefixLayer, _PrefixDispatch
-from autopeft.testing import tiny_batch, tiny_bert, tiny_t5
+from autopeft.testing import padded_batch, set_attention, tiny_bert, tiny_t5
 
 ARCHS = {"t5": tiny_t5, "bert": tiny_bert}
 IMPLS = ["eager", "sdpa"]
@@ -31,20 +31,6 @@ def build(arch, params=None, name="prefix_tuning"):
     return base, get_method(name).build(model, {**defaults, **(params or {})}, info)
 
 
-def padded(cfg):
-    batch = tiny_batch(cfg, batch_size=3, seq_len=7)
-    batch["attention_mask"][1, 4:] = 0
-    batch["attention_mask"][2, 2:] = 0
-    return batch
-
-
-def set_attention(model, impl):
-    for module in model.modules():
-        cfg = getattr(module, "config", None)
-        if cfg is not None and hasattr(cfg, "_attn_implementation"):
-            cfg._attn_implementation = impl
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_route_without_prefix_trains_exactly_like_transformers(arch, impl):
@@ -55,7 +41,7 @@ def test_route_without_prefix_trains_exactly_like_transformers(arch, impl):
     set_attention(model, impl)
     base.train()
     model.train()
-    batch = padded(base.config)
+    batch = padded_batch(base.config)
     torch.manual_seed(1)
     base_loss = base(**batch).loss
     base_loss.backward()
@@ -79,7 +65,7 @@ def test_dispatch_is_undone_after_each_call_even_on_error():
     _, model = build("bert")
     layers = [m for m in model.modules() if isinstance(m, PrefixLayer)]
     assert layers
-    batch = padded(model.config)
+    batch = padded_batch(model.config)
     model(**batch)
     assert not any(isinstance(m.base_layer.config, _PrefixDispatch) for m in layers)
     bad = dict(batch, attention_mask=batch["attention_mask"][:, :3])
@@ -115,7 +101,7 @@ def test_bert_prefix_attention_equals_attention_by_hand(impl):
     layer = model.get_base_model().bert.encoder.layer[0].attention.self
     assert isinstance(layer, PrefixLayer)
     attn = layer.base_layer
-    batch = padded(model.config)
+    batch = padded_batch(model.config)
     captured = {}
     layer.register_forward_hook(lambda m, args, out: captured.update(x=args[0], out=out[0]))
     with torch.no_grad():
@@ -138,7 +124,7 @@ def test_t5_prefix_attention_equals_attention_by_hand(impl):
     layer = model.get_base_model().encoder.block[0].layer[0].SelfAttention
     assert isinstance(layer, PrefixLayer)
     attn = layer.base_layer
-    batch = padded(model.config)
+    batch = padded_batch(model.config)
     captured = {}
     layer.register_forward_hook(
         lambda m, args, out: captured.update(x=args[0], out=out[0], bias=out[1])
@@ -162,7 +148,7 @@ def test_t5_cached_generation_with_prefix_matches_full_forward(name, impl):
     _, model = build("t5", name=name)
     set_attention(model, impl)
     model.eval()
-    batch = padded(model.config)
+    batch = padded_batch(model.config)
     with torch.no_grad():
         out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              max_new_tokens=4, do_sample=False, output_scores=True,
