@@ -134,7 +134,9 @@ def test_time_budget_stores_the_trial_it_cut_short(bert_dir, tmp_path):
 
     db = f"sqlite:///{tmp_path}/t.db"
     args = _search_args(bert_dir, db, "budget", 20, "--time-budget", "20")
-    args[args.index("--max-steps") + 1] = "400"
+    # trials far longer than the budget (warm workers make short ones fit 20 in 20 s)
+    args[args.index("--max-steps") + 1] = "20000"
+    args[args.index("--epochs") + 1] = "5000"
     run = _cli(*args)
     assert run.returncode == 0, run.stderr[-3000:]
     rows = _trials(db, "budget")
