@@ -89,20 +89,23 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
         if trial.number in stored:
             continue
         if trial.state == TrialState.RUNNING:
+            stopped = "the search controller stopped while this trial "
             try:
                 cfg = decode_config(space, trial.params)
                 method, params, lr = cfg.method, cfg.params, cfg.learning_rate
+                reason = stopped + "ran; its configuration was queued to run again"
             except AutopeftError:  # killed while the config was being sampled
                 method, params, lr = trial.params.get("method", "?"), {}, None
+                reason = stopped + "was being sampled; " + (
+                    "its method was queued again, the rest is sampled anew"
+                    if "method" in trial.params else
+                    "it had no configuration yet, so nothing is run again")
             store.add_trial(
                 name, number=trial.number, method=method, params=params, learning_rate=lr,
-                status=TrialStatus.INTERRUPTED,
-                reason="the search controller stopped while this trial ran; its "
-                       "configuration was queued to run again",
-                started_at=trial.datetime_start,
+                status=TrialStatus.INTERRUPTED, reason=reason, started_at=trial.datetime_start,
             )
             study.tell(trial.number, state=TrialState.FAIL)
-            if trial.params:
+            if "method" in trial.params:
                 study.enqueue_trial(trial.params, skip_if_exists=False)
             out.interrupted.append(trial.number)
         elif trial.state.is_finished() and RESULT_ATTR in trial.user_attrs:
