@@ -143,8 +143,10 @@ def test_t5_prefix_attention_equals_attention_by_hand(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("name", ["prefix_tuning", "mam"])
+@pytest.mark.parametrize("name", ["prefix_tuning", "mam", "unipelt"])
 def test_t5_cached_generation_with_prefix_matches_full_forward(name, impl):
+    # The cache holds real tokens only; every decoding step must see the same prefix as a
+    # teacher-forced forward over the generated sequence (unipelt: through its gates too).
     _, model = build("t5", name=name)
     set_attention(model, impl)
     model.eval()
