@@ -25,10 +25,12 @@ OBJECTIVES: tuple[tuple[str, str], ...] = (
 )
 # Objective names that are spelled differently from the TrialRecord attribute.
 ALIASES = {"peak_memory": "peak_memory_bytes", "memory": "peak_memory_bytes"}
-# Trial attributes an objective may name (the numeric columns of autopeft_trials).
+# Trial attributes an objective may name: the numeric columns of autopeft_trials but the
+# ids, written out so that this module needs no SQLAlchemy (tests/test_front.py checks it).
 NUMERIC_ATTRIBUTES = ("primary_metric", "learning_rate", "trainable_params", "total_params",
                       "peak_memory_bytes", "train_seconds", "eval_seconds",
-                      "examples_per_second", "steps")
+                      "examples_per_second", "steps", "unparseable_predictions",
+                      "eval_examples")
 
 
 def _number(value: Any) -> float | None:

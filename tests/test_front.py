@@ -44,3 +44,15 @@ def test_front_rules_import_no_sql_and_no_rendering():
             "bad = [m for m in ('sqlalchemy', 'rich', 'torch') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numeric_attributes_are_the_numeric_columns():
+    from sqlalchemy import BigInteger, Float, Integer
+
+    from autopeft.front import NUMERIC_ATTRIBUTES
+    from autopeft.store.models import TrialRow
+
+    columns = [c.name for c in TrialRow.__table__.c
+               if isinstance(c.type, (Integer, Float, BigInteger))
+               and c.name not in ("id", "study_id", "number")]
+    assert sorted(NUMERIC_ATTRIBUTES) == sorted(columns)
