@@ -179,12 +179,9 @@ class StoreCallback(Callback):
                 f"{self.primary}={result.get('primary_metric')}"
             )
         if "status" not in result:
-            result = {**self._sampled(trial), "status": TrialStatus.INTERRUPTED,
+            result = {**self._decoded(trial.config), "status": TrialStatus.INTERRUPTED,
                       "reason": "stopped before reporting (search time budget reached)"}
         self.store(trial, result)
-
-    def _sampled(self, trial: Any) -> dict[str, Any]:
-        return self._decoded(trial.config)
 
     def _decoded(self, config: dict) -> dict[str, Any]:
         """Method, params and learning rate of a sampled config ({} if it cannot decode)."""
@@ -198,7 +195,7 @@ class StoreCallback(Callback):
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store(trial, {**self._sampled(trial), "status": TrialStatus.FAILED,
+        self.store(trial, {**self._decoded(trial.config), "status": TrialStatus.FAILED,
                            "reason": f"Ray worker failed: {_error_line(trial)}"})
 
 
