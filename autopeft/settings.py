@@ -29,11 +29,11 @@ from typing import Any
 from autopeft.budget import Budget
 from autopeft.errors import AutopeftError
 from autopeft.options import check_fields, check_value, flag_name, option
+from autopeft.precision import PRECISIONS
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,119}")
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("fifo", "asha")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SAVE_ADAPTERS = ("none", "front", "all")
 
 

@@ -73,9 +73,6 @@ def controller_alive(settings: dict[str, Any] | None) -> bool | None:
 STORED_TRIAL_STATUSES: tuple[str, ...] = tuple(
     s.value for s in TrialStatus if s is not TrialStatus.RUNNING
 )
-FINISHED_TRIAL_STATUSES: tuple[str, ...] = tuple(
-    s.value for s in TrialStatus if s.used_budget
-)
 
 # The Optuna user attribute that keeps a finished trial's row (JSON of trial_row), so a
 # resume can restore a row the driver died before writing.

@@ -24,13 +24,13 @@ from typing import Any
 
 from autopeft.controller.ray_env import ray_environment
 from autopeft.errors import AutopeftError
+from autopeft.settings import SAMPLERS
 from autopeft.status import RESULT_ATTR, TrialStatus, trial_row
 
 ray_environment()  # before ray is imported: this module is imported only to run a search
 
 from ray.tune.search import Searcher  # noqa: E402
 
-SAMPLERS = ("tpe", "nsga2", "random")
 NUMBER_KEY = "_trial_number"
 GRAD_ACCUM_KEY = "_grad_accum"
 GPU_KEY = "_gpu"

@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from autopeft.errors import AutopeftError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from autopeft.precision import PRECISIONS
 
 
 @dataclass
