@@ -53,7 +53,7 @@ step="resolving"
 say "resolving the newest releases (uv pip compile --upgrade)"
 # To stdout, so that the header names the command and no scratch path. fewest: one version
 # of a package for every Python the lock covers, so newer Pythons get what was tested here.
-uv pip compile pyproject.toml --extra test --universal --python-version "$LOCK_PYTHON" \
+uv pip compile pyproject.toml --extra test --extra bench --universal --python-version "$LOCK_PYTHON" \
     --fork-strategy fewest --upgrade --quiet >"$new"
 
 say "version changes ($LOCK -> new resolution):"
@@ -103,9 +103,9 @@ vpy="$scratch/venv/bin/python"
 step="installing"
 # As README: torch first (torch==$torch_pin is the CPU wheel here), then the package, both
 # through the new lock. PYTHONPATH is dropped so that only the venv's packages are seen.
-say "installing torch==$torch_pin, then -e '.[test]', through the new lock"
+say "installing torch==$torch_pin, then -e '.[test,bench]', through the new lock"
 env -u PYTHONPATH "$vpy" -m pip install -q -c "$new" "torch==$torch_pin"
-env -u PYTHONPATH "$vpy" -m pip install -q -c "$new" -e '.[test]'
+env -u PYTHONPATH "$vpy" -m pip install -q -c "$new" -e '.[test,bench]'
 
 step="running pip check"
 say "pip check"
