@@ -122,6 +122,11 @@ class LiveDisplay:
         self._lock = threading.RLock()
         self._live: Live | None = None
 
+    def __getstate__(self) -> dict:
+        # Tune pickles its callbacks and searcher, which hold our ``say`` and ``handle``, into
+        # the experiment folder; that copy never runs, so it keeps nothing live (locks, tty).
+        return {}
+
     def __enter__(self) -> LiveDisplay:
         return self
 
@@ -182,6 +187,11 @@ class PlainDisplay:
         self.state = SearchState(clock)
         self._last: dict[int, float] = {}
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its callbacks and searcher, which hold our ``say`` and ``handle``, into
+        # the experiment folder; that copy never runs, so it keeps nothing live (locks, tty).
+        return {}
 
     def __enter__(self) -> PlainDisplay:
         return self
