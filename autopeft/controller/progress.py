@@ -80,11 +80,15 @@ class ProgressPump:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        self.drain()
-        ray.kill(self.inbox)
+        if exc_type is None:  # after Ctrl-C or an error, nobody waits for the last lines
+            self.drain()
+        try:
+            ray.kill(self.inbox)
+        except Exception:  # noqa: BLE001 - gone with its Ray already
+            pass
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
