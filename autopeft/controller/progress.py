@@ -97,11 +97,23 @@ class ProgressPump:
     def drain(self) -> None:
         """Hand every message waiting in the inbox to the sink (also called by the driver
         before it tells of a stored trial, so that the trial's last messages come first)."""
+        with self._draining:
+            try:
+                messages = ray.get(self.inbox.drain.remote(), timeout=30)
+            except Exception as exc:  # noqa: BLE001 - the display must never end the search
+                self._warn(exc)
+                return
+            for message in messages:
+                self.deliver(message)
+
+    def deliver(self, message: Message) -> None:
+        """Hand one message to the sink (the driver's own, too)."""
         try:
-            with self._draining:
-                for message in ray.get(self.inbox.drain.remote(), timeout=30):
-                    self.sink(message)
+            self.sink(message)
         except Exception as exc:  # noqa: BLE001 - the display must never end the search
-            if not self._warned:
-                log.warning("live progress failed: %s: %s", type(exc).__name__, exc)
-                self._warned = True
+            self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        if not self._warned:
+            log.warning("live progress failed: %s: %s", type(exc).__name__, exc)
+            self._warned = True

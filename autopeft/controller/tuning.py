@@ -287,11 +287,12 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
 
         def stored(number: int, row: dict[str, Any]) -> None:
             pump.drain()  # the trial's own last messages first
-            progress({"kind": "stored", "trial": number, "status": str(row.get("status")),
-                      "metric": row.get("primary_metric")})
+            pump.deliver({"kind": "stored", "trial": number, "status": str(row.get("status")),
+                          "metric": row.get("primary_metric")})
 
         callback.on_stored = stored
-        progress({"kind": "search", "study": name, "total": num_samples, "metric": primary})
+        pump.deliver({"kind": "search", "study": name, "total": num_samples,
+                      "metric": primary})
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
     fn = tune.with_parameters(

@@ -9,6 +9,52 @@ from autopeft.testing import tiny_model_dir
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_data")]
 
 
+def test_the_pump_delivers_in_order_and_a_gone_inbox_fails_no_trial():
+    from autopeft.controller.progress import ProgressPump, trial_reporter
+    from autopeft.controller.ray_env import init_ray
+
+    ray = init_ray(num_cpus=1)
+    try:
+        got: list[dict] = []
+        with ProgressPump(got.append, every=0.05) as pump:
+
+            @ray.remote(num_cpus=0)
+            def trial(inbox):
+                rep = trial_reporter(inbox, {"trial": 7})
+                rep.start()
+                for step in range(1, 4):
+                    rep.evaluated(step, step / 10)
+                rep.finished("completed", 0.3, 3)
+                return True
+
+            assert ray.get(trial.remote(pump.inbox))
+        # the pump's last drain on exit collected everything, in the order sent
+        assert [(m["kind"], m["step"]) for m in got] == [
+            ("start", 0), ("eval", 1), ("eval", 2), ("eval", 3), ("end", 3)]
+        assert got[-1]["metric"] == 0.3 and got[-1]["status"] == "completed"
+
+        # the pump killed its inbox on exit: a trial still sending goes on undisturbed
+        @ray.remote(num_cpus=0)
+        def orphan(inbox):
+            rep = trial_reporter(inbox, {"trial": 8})
+            rep.start()
+            rep.evaluated(1, 0.5)
+            rep.finished("completed", 0.5, 1)
+            return "trained on"
+
+        assert ray.get(orphan.remote(pump.inbox)) == "trained on"
+
+        # a display that raises loses its messages, not the search
+        def broken(message):
+            raise ValueError("display bug")
+
+        with ProgressPump(broken, every=0.05) as bad:
+            bad.deliver({"kind": "search", "study": "s", "total": 1, "metric": "accuracy"})
+            assert ray.get(trial.remote(bad.inbox))
+    finally:
+        ray.shutdown()
+
+
 def test_trials_send_progress_to_the_driver_and_the_store_is_unchanged(tmp_path):
     from autopeft.budget import Budget
     from autopeft.controller.ray_env import init_ray
