@@ -35,6 +35,7 @@ STUDY_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,119}")
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("fifo", "asha")
 SAVE_ADAPTERS = ("none", "front", "all")
+PROGRESS = ("auto", "live", "plain", "off")
 
 
 @dataclass
@@ -90,6 +91,12 @@ class SearchSettings:
     """CPUs each trial gets (default: the machine's CPUs / --concurrency)"""
     trust_remote_code: bool = False
     """allow model repositories with custom code"""
+    progress: str = field(default="auto", metadata=option(choices=PROGRESS))
+    """live progress of running trials: auto (a live display on a terminal, plain lines
+    otherwise), live, plain, or off (trials send no progress)"""
+    progress_every: float = field(default=30.0, metadata=option(positive=True,
+                                                                 metavar="SECONDS"))
+    """seconds between two plain progress lines of one running trial (30)"""
     profile: str | None = field(default=None, metadata=option(metavar="NAME|FILE"))
     """hardware to plan for: a profile name (a100-80gb, ...; `autopeft profile --list`), a
     YAML file, auto (detect, the default) or none"""

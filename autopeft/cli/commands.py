@@ -10,6 +10,7 @@ def _out(text: str) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from autopeft.cli.progress import make_display
     from autopeft.controller.search import run_search
     from autopeft.front import front_trials
     from autopeft.report import render, trial_rows
@@ -17,7 +18,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autopeft.store import Store
 
     settings = SearchSettings.from_args(args)
-    name = run_search(settings, say=_out)
+    display = make_display(settings.progress, every=settings.progress_every)
+    if display is None:
+        name = run_search(settings, say=_out)
+    else:
+        with display:
+            name = run_search(settings, say=display.say, progress=display.handle)
     store = Store(args.storage)
     front = front_trials(store, name)
     rows = trial_rows(front, detailed=False, primary=store.require_study(name).primary)

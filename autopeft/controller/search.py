@@ -80,11 +80,13 @@ def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
     return res
 
 
-def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None) -> str:
+def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None,
+               progress: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Run (or continue) a search; returns the study name. Raises AutopeftError on bad input.
 
     A study that exists already is continued when the task, model and space agree (the
-    same command run again, or ``--resume``); otherwise it is refused.
+    same command run again, or ``--resume``); otherwise it is refused. ``progress``
+    receives live progress messages of the running trials (see ``tune_study``).
     """
     from autopeft.controller import resume
     from autopeft.hardware.nvml import hardware_summary
@@ -166,7 +168,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
                    resources=resources, model_path=ref.path, num_samples=remaining,
                    artifacts=str(artifacts), profile=profile, model_config=ref.config,
-                   say=say, cover_methods=settings.cover_methods and existing is None)
+                   say=say, cover_methods=settings.cover_methods and existing is None,
+                   progress=progress)
     except KeyboardInterrupt:
         store.set_study_status(name, StudyStatus.INTERRUPTED, finished=True)
         raise

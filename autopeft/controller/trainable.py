@@ -27,12 +27,14 @@ def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
 
 def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads: int,
               space: dict[str, Any], data: Any, intermediate: bool = False,
-              artifacts: str | None = None) -> None:
+              artifacts: str | None = None, progress: Any = None) -> None:
     """Ray Tune entry point: the study's :class:`~autopeft.settings.SearchSettings` (without
     secrets) plus the sampled ``config`` make the trial's TrialConfig.
 
     With ``intermediate`` the trial also reports its dev metrics during training, for an
-    early-stopping scheduler (ASHA).
+    early-stopping scheduler (ASHA). With ``progress`` (an
+    :class:`~autopeft.controller.progress.Inbox` handle) it sends live progress to the
+    driver's display.
     """
     import ray
     from ray import tune
@@ -63,7 +65,16 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
         tune.report({**partial, **where, primary: partial["primary_metric"],
                      "stopped_at_step": partial["steps"]})
 
-    result = run_trial(cfg, data, report=report if intermediate else None).to_dict()
+    reporter = None
+    if progress is not None:
+        from autopeft.controller.progress import trial_reporter
+
+        reporter = trial_reporter(progress, {
+            "trial": number, "method": sampled.method, "params": sampled.params,
+            "learning_rate": sampled.learning_rate,
+            "predicted_bytes": config.get(PREDICTED_KEY)})
+    result = run_trial(cfg, data, report=report if intermediate else None,
+                       progress=reporter).to_dict()
     result.update(where)
     result.update(objective_values(result, primary))
     tune.report(result)

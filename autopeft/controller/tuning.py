@@ -6,6 +6,7 @@ Ray decides where and when trials run; the Optuna searcher decides what they try
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -79,6 +80,7 @@ class StoreCallback(Callback):
         self.stored: set[str] = set()
         self.done = 0
         self._store: Any = None
+        self.on_stored: Callable[[int, dict[str, Any]], None] | None = None  # live progress
 
     def __getstate__(self) -> dict:
         # Tune pickles its run config (callbacks included) into the experiment folder: the
@@ -86,7 +88,8 @@ class StoreCallback(Callback):
         # on disk; the driver's own instance is never restored from that copy.
         from autopeft.store.url import redact
 
-        return {**self.__dict__, "_store": None, "store_url": redact(self.store_url)}
+        return {**self.__dict__, "_store": None, "store_url": redact(self.store_url),
+                "on_stored": None}
 
     @property
     def db(self) -> Any:
@@ -113,6 +116,8 @@ class StoreCallback(Callback):
         self.stored.add(trial.trial_id)
         self.done += 1
         self.say(progress_line(self.done, self.total, number, row, self.primary))
+        if self.on_stored is not None:
+            self.on_stored(number, row)
         if row.get("status") == TrialStatus.COMPLETED:
             front = {t.number for t in front_trials(self.db, self.name)}
             self.db.set_pareto(self.name, front)
@@ -246,8 +251,14 @@ def _error_line(trial: Any) -> str:
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
                artifacts: str, profile: Any, model_config: Any,
-               say: Callable[[str], None], cover_methods: bool = False) -> None:
-    """Run the study's trials through Ray Tune; every finished trial is stored."""
+               say: Callable[[str], None], cover_methods: bool = False,
+               progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Run the study's trials through Ray Tune; every finished trial is stored.
+
+    ``progress`` (on the driver) receives the live progress messages of the running trials
+    (:mod:`autopeft.controller.progress`), a ``search`` message first and a ``stored`` one
+    per stored trial; None: trials send none.
+    """
     ray = init_ray(settings.ray_address)
 
     primary = data.spec.primary_metric
@@ -268,6 +279,20 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         if cover_methods else None,
     )
     inner = searcher
+    pump = None
+    if progress is not None:
+        from autopeft.controller.progress import ProgressPump
+
+        pump = ProgressPump(progress)
+
+        def stored(number: int, row: dict[str, Any]) -> None:
+            pump.drain()  # the trial's own last messages first
+            pump.deliver({"kind": "stored", "trial": number, "status": str(row.get("status")),
+                          "metric": row.get("primary_metric")})
+
+        callback.on_stored = stored
+        pump.deliver({"kind": "search", "study": name, "total": num_samples,
+                      "metric": primary})
     searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
     budget = settings.budget
     fn = tune.with_parameters(
@@ -276,6 +301,7 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         threads=int(resources["cpu"]), space=space.to_dict(), data=data,
         intermediate=settings.scheduler == "asha",
         artifacts=None if settings.save_adapters == "none" else artifacts,
+        progress=pump.inbox if pump else None,
     )
     scheduler = None
     if settings.scheduler == "asha":
@@ -306,9 +332,10 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
         ),
     )
     try:
-        tuner.fit()
-        callback.close_unfinished(inner, "stopped when the search's time budget ran out"
-                                  if budget.time_budget else "stopped before it reported")
+        with pump or contextlib.nullcontext():
+            tuner.fit()
+            callback.close_unfinished(inner, "stopped when the search's time budget ran out"
+                                      if budget.time_budget else "stopped before it reported")
     finally:
         if not settings.ray_address:
             ray.shutdown()

@@ -118,6 +118,14 @@ class PeakMemory:
         peak = max(self._sampled_peak, _rss_bytes())
         return self.base_bytes + max(0, peak - self._baseline)
 
+    def current(self) -> int:
+        """Bytes held now, counted as :meth:`read` counts the peak (live progress)."""
+        if self.kind == "cuda_max_allocated":
+            import torch
+
+            return sum(torch.cuda.memory_allocated(i) for i in range(torch.cuda.device_count()))
+        return self.base_bytes + max(0, _rss_bytes() - self._baseline)
+
     def __exit__(self, *exc: object) -> None:
         self.peak_bytes = self.read()
         self._stop.set()

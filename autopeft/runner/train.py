@@ -51,12 +51,14 @@ def train(
     model: Any, data: PreparedData, tokenizer: Any, cfg: TrialConfig, device: Any,
     deadline: float | None = None,
     checkpoint: Callable[[int, float, float], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> TrainStats:
     """Train until epochs, ``max_steps`` or the deadline (``time.monotonic()``) is reached.
 
     ``checkpoint(step, epochs_done, train_seconds)`` is called every ``cfg.eval_every`` steps
     (default: at each epoch end) before the last step; an early-stopping scheduler reports
     from there. Time spent in checkpoints is not training time: ``seconds`` leaves it out.
+    ``on_step(step, total_steps)`` is called after every optimizer step (live progress).
     """
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -113,6 +115,8 @@ def train(
                 stopped = "max_steps" if cfg.max_steps and step == cfg.max_steps else None
             elif deadline is not None and time.monotonic() >= deadline:
                 stopped = "timeout"
+            if on_step is not None:
+                on_step(step, n_steps)
             if stopped is not None or step >= n_steps:
                 break
             if checkpoint is not None and step % (cfg.eval_every or per_epoch) == 0:

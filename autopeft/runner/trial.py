@@ -19,6 +19,7 @@ from autopeft.errors import AutopeftError, MethodNotApplicable
 from autopeft.runner.config import TrialConfig, TrialResult
 from autopeft.runner.data import PreparedData, tokenize_task
 from autopeft.runner.memory import PeakMemory, tensor_bytes
+from autopeft.runner.progress import TrialProgress
 from autopeft.status import TrialStatus
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,14 @@ def _all_unparseable(unparsed: dict[int, str], n: int) -> str:
 
 
 def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
-              report: Callable[[dict[str, Any]], None] | None = None) -> TrialResult:
+              report: Callable[[dict[str, Any]], None] | None = None,
+              progress: TrialProgress | None = None) -> TrialResult:
     """Build, train within budget, evaluate; every failure becomes a status with a reason.
 
     With ``report``, the dev metrics are also evaluated every ``cfg.eval_every`` steps (or
     epoch) and passed to ``report`` as a ``running`` result, so that a scheduler such as
-    ASHA can stop the trial early.
+    ASHA can stop the trial early. ``progress`` hears of the trial's steps, evaluations
+    and end as they happen (:mod:`autopeft.runner.progress`; default: nobody).
     """
     import torch
 
@@ -117,6 +120,8 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     result = TrialResult(status=TrialStatus.FAILED, device=str(device))
     model = None
     meter = PeakMemory(device)
+    progress = progress or TrialProgress()
+    progress.start()
     try:
         if data is None:
             data = prepare_data(cfg)
@@ -127,6 +132,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
         # on (grads, optimizer state, activations), so loading and imports do not blur it.
         meter.base_bytes = tensor_bytes(model)
         with meter:
+            progress.measure(lambda: (meter.current(), meter.read()))
             model.to(device)
 
             def checkpoint(step: int, epochs: float, train_seconds: float) -> None:
@@ -142,10 +148,11 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
                     train_seconds=train_seconds, eval_seconds=time.perf_counter() - t0,
                     examples_per_second=step * cfg.batch_size / max(train_seconds, 1e-9),
                 )
+                progress.evaluated(step, partial.primary_metric)
                 report(partial.to_dict())
 
             stats = train(model, data, tokenizer, cfg, device, deadline,
-                          checkpoint if report else None)
+                          checkpoint if report else None, on_step=progress.step)
             result.train_seconds = stats.seconds
             result.steps, result.epochs_completed = stats.steps, stats.epochs_completed
             result.examples_per_second = stats.examples / max(stats.seconds, 1e-9)
@@ -153,6 +160,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
                 result.status = TrialStatus.DIVERGED
                 result.reason = f"loss became {stats.last_loss} at step {stats.steps}"
                 return result
+            progress.evaluating()
             t0 = time.perf_counter()
             unparsed: dict[int, str] = {}
             preds = predict(model, data, tokenizer, cfg, device, unparsed=unparsed)
@@ -198,4 +206,5 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             # costs ~0.3 s, which on CPU buys nothing the next automatic collection won't.
             gc.collect()
             torch.cuda.empty_cache()
+        progress.finished(result.status, result.primary_metric, result.steps)
     return result
