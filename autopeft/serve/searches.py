@@ -117,7 +117,8 @@ def parse_request(values: dict[str, Any], default_study: typing.Callable[[str, s
     for name in SERVER_OWNED:
         if name in values:
             raise FieldError(name, f"{name} is set by the server, not by a search request")
-    if "study" not in values and values.get("task") and values.get("model"):
+    if ("study" not in values and not values.get("resume") and values.get("task")
+            and values.get("model")):
         values["study"] = default_study(str(values["task"]), str(values["model"]))
     argv = to_argv(values)
     try:
