@@ -25,7 +25,7 @@ function fmt(key, v) {
   if (key === "trainable_params") return v.toLocaleString("en");
   if (key === "trainable_pct") return v.toPrecision(3) + "%";
   if (key === "is_pareto") return v ? "*" : "";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
   if (typeof v === "object") {
     return Array.isArray(v) ? v.join(",")
       : Object.entries(v).map(([k, x]) => k + "=" + (Array.isArray(x) ? x.join(",") : x)).join(" ");
