@@ -344,3 +344,13 @@ def test_with_a_ray_address_searches_are_ray_jobs(store, tmp_path, monkeypatch, 
     assert stopped.json() == {"study": "s", "status": "interrupted"}
     assert job["status"] == "STOPPED"
     assert api.get("/v1/searches/s").json()["job_status"] == "STOPPED"
+
+
+def test_log_tails_never_show_the_storage_password(tmp_path):
+    url = "postgresql://me:hunter2@db.example/autopeft"
+    log = tmp_path / "s.log"
+    log.write_text(f"could not connect to {url}\npassword hunter2 again\n")
+    searches = runs.Searches(type("FakeStore", (), {"url": url})(), log_dir=tmp_path)
+    run = runs.Run(study="s", backend="process", argv=[], started_at=None, log_path=str(log))
+    tail = searches.log_tail(run)
+    assert "hunter2" not in tail and "postgresql://me:***@db.example/autopeft" in tail
