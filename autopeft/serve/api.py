@@ -145,9 +145,13 @@ def get_trials(request: Request, name: str,
                status: str | None = Query(None, description="only trials with this status"),
                method: str | None = Query(None, description="only trials of this method"),
                limit: int = Query(100, ge=1, le=MAX_PAGE),
-               offset: int = Query(0, ge=0)) -> Response:
+               offset: int = Query(0, ge=0, description="trials to skip"),
+               after: int | None = Query(None, description="cursor: only trials numbered "
+                                         "above this (give the last page's next_after)")
+               ) -> Response:
     """A page of trials by number (``items``: objects of ``autopeft trials -f json``), the
-    ``total`` matching the filters and the ``next_offset`` (null on the last page)."""
+    ``total`` matching the filters, and where the next page starts: ``next_offset`` for
+    offset paging, ``next_after`` for cursor paging (both null on the last page)."""
     from autopeft.report import render, trial_rows
     from autopeft.store import TRIAL_STATUSES
 
@@ -156,11 +160,14 @@ def get_trials(request: Request, name: str,
                                        f"{', '.join(TRIAL_STATUSES)}", "query")
     study = _study(request, name)
     total, trials = _state(request).store.trial_page(name, status=status, method=method,
-                                                     limit=limit, offset=offset)
+                                                     limit=limit + 1, offset=offset,
+                                                     after=after)
+    more, trials = len(trials) > limit, trials[:limit]
     items = render(trial_rows(trials, detailed=True, primary=study.primary), "json")
-    after = offset + len(trials)
     head = json.dumps({"study": name, "total": total, "offset": offset, "limit": limit,
-                       "next_offset": after if after < total else None})
+                       "after": after,
+                       "next_offset": offset + len(trials) if more else None,
+                       "next_after": trials[-1].number if more else None})
     # The items are render()'s own text: no second serialisation of trial rows.
     return _json(head[:-1] + ', "items": ' + items + "}", **{"X-Total-Count": str(total)})
 

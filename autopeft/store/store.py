@@ -440,7 +440,7 @@ class Store:
 
     def trial_page(self, study_name: str, *, status: str | None = None,
                    method: str | None = None, limit: int | None = None,
-                   offset: int = 0) -> tuple[int, list[TrialRecord]]:
+                   offset: int = 0, after: int | None = None) -> tuple[int, list[TrialRecord]]:
         """One page of the study's trials by number, and how many match in all.
 
         The filters and ``ORDER BY number`` use the (study_id, status) and (study_id, number)
@@ -451,9 +451,11 @@ class Store:
             method: Only trials of this method.
             limit: At most this many trials (None: all from ``offset`` on).
             offset: Trials to skip first (in number order).
+            after: Only trials numbered above this (a cursor: an index seek, where a large
+                ``offset`` walks past every skipped row).
 
         Returns:
-            (total matching trials, the page's trials).
+            (total matching trials, filters only, not ``after``; the page's trials).
         """
         if status is not None and status not in TRIAL_STATUSES:
             raise AutopeftError(f"unknown trial status {status!r}; one of {TRIAL_STATUSES}")
@@ -465,6 +467,8 @@ class Store:
             if method is not None:
                 where.append(TrialRow.method == method)
             total = session.scalar(select(func.count(TrialRow.id)).where(*where)) or 0
+            if after is not None:
+                where.append(TrialRow.number > int(after))
             query = select(TrialRow).where(*where).order_by(TrialRow.number).offset(offset)
             if limit is not None:
                 query = query.limit(limit)

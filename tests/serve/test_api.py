@@ -78,6 +78,16 @@ def test_paging_over_ten_thousand_trials(store, bulk_study):
         seen += [t["number"] for t in body["items"]]
         offset, pages = body["next_offset"], pages + 1
     assert seen == list(range(10_000)) and pages == 11
+    seen, after = [], None  # the same with the cursor
+    while True:
+        body = api.get("/v1/studies/big/trials", params={
+            "limit": 999, **({} if after is None else {"after": after})}).json()
+        assert body["total"] == 10_000
+        seen += [t["number"] for t in body["items"]]
+        if body["next_after"] is None:
+            break
+        after = body["next_after"]
+    assert seen == list(range(10_000))
 
     everything = store.trials("big")
     for query in ({"status": "completed"}, {"method": "ia3"},
@@ -89,7 +99,11 @@ def test_paging_over_ten_thousand_trials(store, bulk_study):
         assert [t["number"] for t in body["items"]] == want
     tail = api.get("/v1/studies/big/trials", params={"limit": 10, "offset": 9_995}).json()
     assert [t["number"] for t in tail["items"]] == list(range(9_995, 10_000))
-    assert tail["next_offset"] is None
+    assert tail["next_offset"] is None and tail["next_after"] is None
+    done = api.get("/v1/studies/big/trials", params={"status": "completed", "limit": 5,
+                                                      "after": 5000}).json()
+    want = [t.number for t in everything if t.status == "completed" and t.number > 5000][:5]
+    assert [t["number"] for t in done["items"]] == want and done["next_after"] == want[-1]
     past = api.get("/v1/studies/big/trials", params={"offset": 20_000}).json()
     assert past["items"] == [] and past["total"] == 10_000
 

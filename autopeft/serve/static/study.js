@@ -61,12 +61,12 @@ function fillTable(table, columns, rows) {
 
 async function allCompleted() {
   const out = [];
-  let offset = 0;
+  let cursor = "";
   for (;;) {
-    const page = await getJSON(API + "/trials?status=completed&limit=10000&offset=" + offset);
+    const page = await getJSON(API + "/trials?status=completed&limit=10000" + cursor);
     out.push(...page.items);
-    if (page.next_offset === null) return out;
-    offset = page.next_offset;
+    if (page.next_after === null) return out;
+    cursor = "&after=" + page.next_after;
   }
 }
 
