@@ -134,3 +134,13 @@ def test_study_page_shows_the_stored_trials_and_front(server, store, tmp_path):
             browser.close()
     print(f"screenshot of the study page: {shot}")
     assert shot.stat().st_size > 10_000
+
+
+def test_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium"):
+        _chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _chromium()
