@@ -13,6 +13,8 @@ import json
 import secrets
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,6 +74,44 @@ def front_rows(store: Any, study: Any) -> Any:
     return trial_rows(front_trials(store, study.name), detailed=True, primary=study.primary)
 
 
+class FrontCache:
+    """Rendered fronts of studies whose search is over, recomputed when they change.
+
+    Recomputing the front of 100,000 trials costs tens of milliseconds per request, and the
+    front of a finished (or interrupted, failed) study changes only when trials are added,
+    which a resume does after setting the study ``running`` again. So a front is reused
+    while the study is not running and its (id, status, finished_at, trial count) are those
+    it was computed for; the fronts of running studies are always recomputed.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[tuple, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def rendered(self, store: Any, study: Any, fmt: str) -> str:
+        """``autopeft front -f <fmt>``'s text for ``study``."""
+        from autopeft.report import render
+        from autopeft.status import StudyStatus
+
+        if study.status == StudyStatus.RUNNING:
+            return render(front_rows(store, study), fmt)
+        total, _ = store.trial_page(study.name, limit=0)
+        key = (study.id, study.status, study.finished_at, total)
+        slot = (study.name, fmt)
+        with self._lock:
+            hit = self._items.get(slot)
+            if hit is not None and hit[0] == key:
+                self._items.move_to_end(slot)
+                return hit[1]
+        text = render(front_rows(store, study), fmt)
+        with self._lock:
+            self._items[slot] = (key, text)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return text
+
+
 def study_object(store: Any, summary: Any, run: Any = None) -> dict[str, Any]:
     """A study as ``autopeft studies -f json`` shows it, plus its budget and search."""
     from autopeft.report import render, study_rows
@@ -124,14 +164,13 @@ def get_front(request: Request, name: str,
                                   description="json, or csv as `autopeft front -f csv`")
               ) -> Response:
     """The Pareto front, best primary first: ``autopeft front -f json`` (or ``-f csv``)."""
-    from autopeft.report import render
 
     study = _study(request, name)
-    rows = front_rows(_state(request).store, study)
+    text = _state(request).fronts.rendered(_state(request).store, study, format)
     if format == "csv":
-        return Response(render(rows, "csv"), media_type="text/csv", headers={
+        return Response(text, media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{name}-front.csv"'})
-    return _json(render(rows, "json"))
+    return _json(text)
 
 
 @router.get("/v1/studies/{name}/front.csv", tags=["studies"])

@@ -45,6 +45,7 @@ def create_app(config: ServeConfig, *, store: Any = None) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.state.searches = searches
+    app.state.fronts = api.FrontCache()
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -368,3 +368,23 @@ def test_log_tails_never_show_the_storage_password(tmp_path):
     run = runs.Run(study="s", backend="process", argv=[], started_at=None, log_path=str(log))
     tail = searches.log_tail(run)
     assert "hunter2" not in tail and "postgresql://me:***@db.example/autopeft" in tail
+
+
+def test_a_cached_front_follows_new_trials_and_resumes(store, capsys, make_study):
+    make_study(store, "s", trials=10)
+    api = client(store)
+    url = ["--storage", store.url]
+    first = api.get("/v1/studies/s/front").json()
+    assert api.get("/v1/studies/s/front").json() == first  # from the cache
+    # a trial that dominates everything, added to the finished study: a new front
+    store.add_trial("s", number=50, method="lora", params={}, learning_rate=None,
+                    status="completed", primary_metric=0.99, metrics={"accuracy": 0.99},
+                    trainable_params=1, peak_memory_bytes=1)
+    second = api.get("/v1/studies/s/front").json()
+    assert [r["number"] for r in second] == [50]
+    assert second == cli_json(capsys, "front", "--study", "s", "-f", "json", *url)
+    store.set_study_status("s", "running")  # resumed: always recomputed
+    store.set_pareto("s", [50])
+    assert api.get("/v1/studies/s/front").json()[0]["is_pareto"] is True
+    assert api.get("/v1/studies/s/front.csv").text + "\n" == (
+        cli(["front", "--study", "s", "-f", "csv", *url]) or capsys.readouterr().out)
