@@ -5,9 +5,10 @@
    ``autopeft serve`` (uvicorn, its own process) answers ``GET /v1/studies/S/front``
    ``--runs`` times after a warm-up; side by side, :func:`autopeft.front.front_trials` (what
    the endpoint computes) is timed in this process, so the ratio is the HTTP + JSON cost.
-   Goal: p95 < 150 ms. A page of trials in the middle (``offset=50000`` beside the cursor
-   ``after=49999``) and the study summary are timed too. Latencies scale with the machine's
-   load: the load average is printed beside them.
+   Goal: p95 < 150 ms. The study is timed running (every GET recomputes the front) and
+   finished (the server reuses the front until the study changes). A page of trials in the
+   middle (``offset=50000`` beside the cursor ``after=49999``) and the study summary are
+   timed too. Latencies scale with the machine's load: the load average is printed.
 2. **Readers during a search.** The same server starts a real tiny search through
    ``POST /v1/searches`` (tiny BERT, local Ray, SST-2 from ../shared) while ``--readers``
    threads poll the study, its front and a page of trials until the search ends. Counted:
@@ -110,8 +111,12 @@ def latency(backend: str, url: str, n: int, runs: int, workdir: Path) -> dict:
             summary = _ms(lambda: get(f"/v1/studies/{STUDY}"), runs)
             same = ([r["number"] for r in http.get(f"/v1/studies/{STUDY}/front").json()]
                     == [t.number for t in front_trials(store, STUDY)])
+            # the study is `running` (fill leaves it so): every GET recomputed the front.
+            # Finished, the server reuses it until trials or status change.
+            store.set_study_status(STUDY, "finished", finished=True)
+            settled = _ms(lambda: get(f"/v1/studies/{STUDY}/front"), runs)
     return {"backend": backend, "direct": direct, "front": front, "page": page,
-            "cursor": cursor,
+            "cursor": cursor, "settled": settled,
             "summary": summary, "same": same}
 
 
@@ -201,12 +206,15 @@ def main(argv: list[str] | None = None) -> int:
               f"warm-up; goal p95 < {GOAL_MS:.0f} ms (load average {load} on "
               f"{os.cpu_count()} CPUs)")
         print(f"{'backend':<11} {'front_trials p50/p95':>21} {'GET front p50/p95':>18} "
+              f"{'finished p50/p95':>17} "
               f"{'ratio p50':>9} {'p95/goal':>8} {'page p95 offset/after':>21} "
               f"{'study p95':>9} {'same':>5}")
         for r in results:
             d50, d95 = statistics.median(r["direct"]), _p95(r["direct"])
             f50, f95 = statistics.median(r["front"]), _p95(r["front"])
+            c50, c95 = statistics.median(r["settled"]), _p95(r["settled"])
             print(f"{r['backend']:<11} {d50:>10.1f}/{d95:<10.1f} {f50:>8.1f}/{f95:<9.1f} "
+                  f"{c50:>8.1f}/{c95:<8.1f} "
                   f"{f50 / d50:>8.2f}x {f95 / GOAL_MS:>7.2f}x "
                   f"{_p95(r['page']):>10.1f}/{_p95(r['cursor']):<10.1f} "
                   f"{_p95(r['summary']):>9.1f} {'yes' if r['same'] else 'NO':>5}")
