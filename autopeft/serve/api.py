@@ -112,7 +112,7 @@ class FrontCache:
         return text
 
 
-def study_object(store: Any, summary: Any, run: Any = None) -> dict[str, Any]:
+def study_object(summary: Any, run: Any = None) -> dict[str, Any]:
     """A study as ``autopeft studies -f json`` shows it, plus its budget and search."""
     from autopeft.report import render, study_rows
 
@@ -155,7 +155,7 @@ def get_study(request: Request, name: str) -> dict[str, Any]:
     (summary,) = [s for s in state.store.list_studies() if s.name == name] or [None]
     if summary is None:  # deleted in between
         _study(request, name)
-    return study_object(state.store, summary, state.searches.get(name))
+    return study_object(summary, state.searches.get(name))
 
 
 @router.get("/v1/studies/{name}/front", tags=["studies"])
