@@ -87,6 +87,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from autopeft.serve.app import serve
+    from autopeft.serve.config import ServeConfig, load_token
+
+    serve(ServeConfig(storage=args.storage, host=args.host, port=args.port,
+                      token=load_token(args.token_file), read_only=args.read_only,
+                      ray_address=args.ray_address, log_dir=args.log_dir), say=_out)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from autopeft.export import export_trial
     from autopeft.store import Store

@@ -1,4 +1,4 @@
-"""``autopeft`` command line: search, front, trials, studies.
+"""``autopeft`` command line: search, front, trials, studies, serve, ...
 
 Only argparse and light autopeft modules are imported here; each command imports what it
 needs when it runs, so ``autopeft --help`` does not load torch, ray or transformers.
@@ -108,6 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--status", help="only trials with this status")
     _add_format(t)
     _add_common(t)
+
+    sv = sub.add_parser("serve", help="HTTP API and web pages over the store; starts and "
+                                      "stops searches")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (127.0.0.1); another needs a token or --read-only")
+    sv.add_argument("--port", type=_positive_int, default=8000, help="port (8000)")
+    sv.add_argument("--ray-address", metavar="URL",
+                    help="a Ray job server (http://HEAD:8265): searches run there as Ray Jobs "
+                         "(default: local processes)")
+    sv.add_argument("--token-file", metavar="FILE",
+                    help="file holding the API token that starting and stopping searches "
+                         "need (default: $AUTOPEFT_API_TOKEN)")
+    sv.add_argument("--read-only", action="store_true",
+                    help="serve studies only; refuse to start or stop searches")
+    sv.add_argument("--log-dir", metavar="DIR",
+                    help="where the output of started searches goes (default: "
+                         "serve-logs in the per-user data folder)")
+    _add_common(sv)
 
     st = sub.add_parser("studies", help="all studies in the store")
     _add_format(st)

@@ -239,6 +239,17 @@ def job_logs(address: str, job_id: str) -> str:
     return _client(job_server_url(address)).get_job_logs(job_id)
 
 
+def job_status(address: str, job_id: str) -> str:
+    """The job's status now: ``PENDING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``STOPPED``."""
+    return str(getattr(_client(job_server_url(address)).get_job_status(job_id), "value", ""))
+
+
+def stop_job(address: str, job_id: str) -> bool:
+    """Ask the job server to stop a job (its driver gets a signal and ends the search);
+    False when the job had already ended."""
+    return bool(_client(job_server_url(address)).stop_job(job_id))
+
+
 def _scrub(text: str, storage: str) -> str:
     from autopeft.store.url import scrub
 

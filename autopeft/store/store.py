@@ -438,6 +438,50 @@ class Store:
             rows = session.scalars(query.order_by(TrialRow.number)).all()
             return [r.to_record(study_name) for r in rows]
 
+    def trial_page(self, study_name: str, *, status: str | None = None,
+                   method: str | None = None, limit: int | None = None,
+                   offset: int = 0, after: int | None = None) -> tuple[int, list[TrialRecord]]:
+        """One page of the study's trials by number, and how many match in all.
+
+        The filters and ``ORDER BY number`` use the (study_id, status) and (study_id, number)
+        indexes, so a page of a 100,000-trial study costs one index range, not a full load.
+
+        Args:
+            status: Only trials with this status.
+            method: Only trials of this method.
+            limit: At most this many trials (None: all from ``offset`` on).
+            offset: Trials to skip first (in number order).
+            after: Only trials numbered above this (a cursor: an index seek, where a large
+                ``offset`` walks past every skipped row).
+
+        Returns:
+            (total matching trials, filters only, not ``after``; the page's trials).
+        """
+        if status is not None and status not in TRIAL_STATUSES:
+            raise AutopeftError(f"unknown trial status {status!r}; one of {TRIAL_STATUSES}")
+        with self._read() as session:
+            sid = self._study_id(session, study_name)
+            where = [TrialRow.study_id == sid]
+            if status is not None:
+                where.append(TrialRow.status == str(status))
+            if method is not None:
+                where.append(TrialRow.method == method)
+            total = session.scalar(select(func.count(TrialRow.id)).where(*where)) or 0
+            if after is not None:
+                where.append(TrialRow.number > int(after))
+            query = select(TrialRow).where(*where).order_by(TrialRow.number).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            return int(total), [r.to_record(study_name) for r in session.scalars(query)]
+
+    def get_trial(self, study_name: str, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the study, or None (AutopeftError if there is no study)."""
+        with self._read() as session:
+            sid = self._study_id(session, study_name)
+            row = session.scalar(select(TrialRow).where(TrialRow.study_id == sid,
+                                                        TrialRow.number == int(number)))
+            return None if row is None else row.to_record(study_name)
+
     def front(self, study_name: str, objectives: Sequence[Objective]) -> list[TrialRecord]:
         """The Pareto front recomputed from the study's completed trials, best first.
 
