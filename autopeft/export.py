@@ -15,6 +15,7 @@ from typing import Any
 
 from autopeft import __version__
 from autopeft.errors import AutopeftError
+from autopeft.methods.base import effective_params
 from autopeft.status import TrialStatus
 
 # Methods implemented as autopeft's own peft tuners: loading them needs register_tuners().
@@ -40,7 +41,7 @@ def model_card(study: Any, trial: Any, safe_url: str) -> str:
     """The README.md written beside the exported files."""
     primary = study.primary
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted((trial.metrics or {}).items()))
-    params = json.dumps(trial.params, sort_keys=True)
+    params = json.dumps(effective_params(trial.method, trial.params), sort_keys=True)
     total = trial.total_params or 0
     share = f" ({100 * trial.trainable_params / total:.3f}% of {total:,})" if total else ""
     peak = f"{trial.peak_memory_bytes / 2**20:.0f} MiB" if trial.peak_memory_bytes else "-"

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autopeft.methods.base import effective_params
 from autopeft.store.models import StudySummary, TrialRecord
 
 FORMATS = ("table", "json", "csv")
@@ -70,7 +71,8 @@ def trial_rows(
     """One flat dict per trial, columns in a fixed order.
 
     Args:
-        trials: Trials to show, in the order to show them.
+        trials: Trials to show, in the order to show them. ``params`` are the effective
+            ones: the method's defaults overlaid with what was sampled.
         detailed: Add every metric, total params, memory kind, eval time, steps, the count
             of unparseable dev predictions (and of dev examples), times and ``extra``. Without
             it, the unparseable count is a column only when some trial has one.
@@ -114,6 +116,7 @@ def trial_rows(
     for t in trials:
         fraction = t.trainable_fraction
         row = {c: getattr(t, c) for c in base if c != primary}
+        row["params"] = effective_params(t.method, t.params)  # defaults included
         row[primary] = t.primary_metric
         row.update({col: t.metrics.get(k) for k, col in metric_cols.items()})
         row.update({c: getattr(t, c) for c in tail if c != "trainable_pct"})

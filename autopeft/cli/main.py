@@ -42,6 +42,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "embedded SQLite file in the per-user data folder)")
 
 
+STUDY_HELP = "the study's name (`autopeft studies` lists them)"
+
+
 def _add_format(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table")
 
@@ -93,21 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(es)
 
     ex = sub.add_parser("export", help="write a trial's trained adapter in peft format")
-    ex.add_argument("--study", required=True)
+    ex.add_argument("--study", required=True, help=STUDY_HELP)
     ex.add_argument("--trial", type=int, required=True, help="trial number")
     ex.add_argument("--output", required=True, metavar="DIR", help="a new or empty folder")
     _add_common(ex)
 
     f = sub.add_parser("front", help="the Pareto front of a study")
-    f.add_argument("--study", required=True)
+    f.add_argument("--study", required=True, help=STUDY_HELP)
     _add_format(f)
     _add_common(f)
 
     t = sub.add_parser("trials", help="every trial of a study")
-    t.add_argument("--study", required=True)
+    t.add_argument("--study", required=True, help=STUDY_HELP)
     t.add_argument("--status", help="only trials with this status")
     _add_format(t)
     _add_common(t)
+
+    pl = sub.add_parser("plot", help="draw a study's trials: metric vs trainable parameters "
+                                     "or peak memory, with the Pareto front")
+    pl.add_argument("--study", required=True, help=STUDY_HELP)
+    pl.add_argument("-o", "--output", metavar="FILE",
+                    help="front.png, front.svg (matplotlib) or front.html (interactive, "
+                         "plotly.js inline; works offline); default: <study>.png")
+    pl.add_argument("--x", choices=("trainable_params", "peak_memory"),
+                    default="trainable_params",
+                    help="x axis: trainable parameters (log scale, the default) or peak "
+                         "memory (MiB)")
+    _add_common(pl)
 
     st = sub.add_parser("studies", help="all studies in the store")
     _add_format(st)
