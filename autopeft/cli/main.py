@@ -46,7 +46,9 @@ STUDY_HELP = "the study's name (`autopeft studies` lists them)"
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table",
+                   help="table (for people, fits the terminal) or json / csv (for programs: "
+                        "every column, numbers as bytes, counts and fractions)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,18 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     es = sub.add_parser("estimate", help="parameters and predicted training memory of a "
                                          "method on a model, from its config alone")
     es.add_argument("--model", required=True, help="hub id, model folder or config-only folder")
-    es.add_argument("--method", required=True)
+    es.add_argument("--method", required=True, help="a method name, e.g. lora (README lists "
+                                                     "them)")
     es.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="method parameter (repeatable), e.g. r=8 target_modules=q,v")
     es.add_argument("--num-labels", type=_positive_int, default=2,
                     help="classification labels for encoders (2)")
     es.add_argument("--batch-size", type=_positive_int,
                     help="with --seq-len: predict the peak training memory")
-    es.add_argument("--seq-len", type=_positive_int)
+    es.add_argument("--seq-len", type=_positive_int, help="tokens per example (with "
+                                                          "--batch-size)")
     es.add_argument("--target-len", type=_positive_int, help="label tokens (seq2seq)")
-    es.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    es.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                    help="training precision of the prediction (auto: what --profile uses, "
+                         "else fp32)")
     es.add_argument("--profile", metavar="NAME|FILE", help="check the prediction against it")
-    es.add_argument("--trust-remote-code", action="store_true")
+    es.add_argument("--trust-remote-code", action="store_true",
+                    help="allow a model's own code from the hub (off unless given)")
     _add_format(es)
 
     ex = sub.add_parser("export", help="write a trial's trained adapter in peft format")
