@@ -67,8 +67,8 @@ _LABELS = {
 # Table view only: which columns leave first when a table is wider than the terminal.
 _DROP_ORDER = ("extra", "eval_examples", "eval_seconds", "steps", "memory_kind",
                "examples_per_second", "train_seconds", "started_at", "finished_at",
-               "total_params", "learning_rate", "is_pareto", "created_at", "finished_at",
-               "space_name", "objectives", "description", "usable_fraction", "peak_tflops",
+               "total_params", "learning_rate", "is_pareto", "created_at", "space_name",
+               "objectives", "description", "usable_fraction", "peak_tflops",
                "trials_per_device")
 _KEEP = {"number", "method", "params", "name", "status"}
 _FOLD_AT = 20  # text columns may be narrower than a longer word: it folds onto the next line
@@ -195,8 +195,10 @@ def render(
         rows: Row dicts, ideally :class:`Rows` (which carries the columns of empty results).
         fmt: ``"table"``, ``"json"`` or ``"csv"``.
         title: Table title (tables only).
-        width: Table width; defaults to the terminal's (160 when not a terminal). A table
-            that cannot fit without cutting cells is rendered at its natural width.
+        width: Table width; defaults to the terminal's (160 when not a terminal). Related
+            values share a cell, text wraps and minor columns are left out (named under the
+            table) to fit it; a table that still cannot fit without cutting cells is
+            rendered at its natural width.
         color: Emit ANSI styles (the CLI passes True only when stdout is a tty).
     """
     columns = list(getattr(rows, "columns", None) or dict.fromkeys(k for r in rows for k in r))
@@ -215,10 +217,9 @@ def render(
         return f"{title}: {empty}\n" if title else f"{empty}\n"
     width = width or shutil.get_terminal_size((160, 24)).columns
     view = _fold(rows, columns)
-    # Fit the width: wrap text, then leave out the least useful columns (_DROP_ORDER first,
-    # then any from the right but the identifying ones); never cut a cell.
-    # First without folding any word, leaving out only minor columns; then folding long
-    # words, and leaving out any column but the identifying ones.
+    # Fit the width, never cutting a cell: wrap text at spaces; say constant columns once
+    # below; leave out minor columns (_DROP_ORDER); then fold long words and leave out any
+    # column from the right but the identifying ones (_KEEP).
     minor = [c for c in _DROP_ORDER if c in view.shown]
     hidden: list[str] = []
     notes: list[str] = []
@@ -309,9 +310,8 @@ def _fold(rows: Sequence[dict], columns: list[str]) -> _View:
 def _column_widths(view: _View, width: int, *, fold: bool) -> dict[str, int] | None:
     """Widths for the wrapping columns so the table fits ``width``: {} when it fits as it
     is, None when it cannot. Text wraps at spaces (with ``fold``, a word longer than
-    _FOLD_AT may be folded);
-    numbers keep their width. Rich's own squeezing can shrink a column below its longest
-    word and cut it with "…", hence this."""
+    _FOLD_AT may be folded); numbers keep their width. Rich's own squeezing can shrink a
+    column below its longest word and cut it with "…", hence this."""
     columns = view.shown
     overhead = 3 * len(columns) - 1  # SIMPLE_HEAD, pad_edge=False: edges, paddings, dividers
     texts = {c: [view.labels[c], *(cell[c] for cell in view.cells)] for c in columns}
@@ -337,7 +337,7 @@ def _column_widths(view: _View, width: int, *, fold: bool) -> dict[str, int] | N
     total = sum(want.values())
     for c, w in want.items():
         out[c] += w * room // total
-    return {c: out[c] for c in columns if most[c] > least[c] or c in want}
+    return {c: out[c] for c in columns if most[c] > least[c]}
 
 
 def _print(table: Table, width: int, color: bool) -> str:

@@ -128,9 +128,9 @@ def _describe(row: Mapping, primary: str, y: float | None, yerr: float | None,
     if row.get("learning_rate") is not None:
         lines.append(f"learning rate {row['learning_rate']:.3g}")
     if y is not None:
-        spread = f" ± {yerr:.4f} over {seeds} seeds" if yerr is not None and seeds else (
-            f" ± {yerr:.4f}" if yerr is not None else "")
-        lines.append(f"{primary} {y:.4f}{spread}")
+        spread = "" if yerr is None else f" ± {yerr:.4f}"
+        over = f" over {seeds} seeds" if seeds else ""
+        lines.append(f"{primary} {y:.4f}{spread}{over}")
     if _number(row.get("trainable_params")) is not None:
         lines.append(f"{int(row['trainable_params']):,} trainable parameters")
     if _number(row.get("peak_memory_bytes")) is not None:

@@ -72,6 +72,7 @@ def test_confirmed_points_carry_error_bars_and_ties(trials, front):
     assert "0.7900 ± 0.0120 over 3 seeds" in by[0].text
     assert "tied within noise with #3" in by[0].text
     assert by[3].yerr is None and by[3].seeds == 3  # repeated, spread unknown: no bar
+    assert "accuracy 0.7900 over 3 seeds" in by[3].text
     assert by[1].yerr is None and by[1].seeds is None  # a single run (no noise keys)
     assert by[2].yerr is None and not by[2].on_front
     # a row without any noise key plots exactly as before the keys existed
