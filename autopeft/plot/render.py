@@ -10,7 +10,7 @@ Each library is imported when its format is asked for.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +38,22 @@ def write_plot(data: PlotData, path: str | Path) -> Path:
     if suffix not in SUFFIXES:
         raise ValueError(f"unknown plot format {path.suffix or '(none)'!r}; use one of "
                          f"{', '.join(SUFFIXES)}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    if not path.parent.is_dir():  # before drawing, which takes a while
+        raise FileNotFoundError(2, "no such folder", str(path.parent))
+    # a unique name beside the target, created by the library as any file it writes
+    # (so the user's umask applies), then renamed over the target in one step
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
     try:
         if suffix == ".html":
-            _plotly_figure(data).write_html(tmp, include_plotlyjs=True, full_html=True)
+            _plotly_figure(data).write_html(str(tmp), include_plotlyjs=True, full_html=True)
         else:
-            _matplotlib_figure(data).savefig(tmp, format=suffix[1:], dpi=150,
+            _matplotlib_figure(data).savefig(str(tmp), format=suffix[1:], dpi=150,
                                              bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _by_method(points: list[Point]) -> dict[str, list[Point]]:
