@@ -60,7 +60,7 @@ def _by_method(points: list[Point]) -> dict[str, list[Point]]:
     groups: dict[str, list[Point]] = {}
     for p in points:
         groups.setdefault(p.method, []).append(p)
-    return groups
+    return dict(sorted(groups.items()))  # the legend in the colours' order
 
 
 # -- matplotlib ---------------------------------------------------------------------------
