@@ -15,9 +15,11 @@ from typing import Any
 
 from autopeft import __version__
 from autopeft.errors import AutopeftError
+from autopeft.methods.base import effective_params
 from autopeft.status import TrialStatus
 
-# Methods implemented as autopeft's own peft tuners: loading them needs register_tuners().
+# Methods whose adapters are peft's own types: every other one is autopeft's own peft tuner
+# type, which plain peft loads only after register_tuners().
 PEFT_NATIVE = {"lora", "lokr", "vera", "ia3", "prompt_tuning", "ln_tuning"}
 
 
@@ -36,24 +38,37 @@ def _missing(study: Any, trial: Any) -> AutopeftError:
                          f"{why}")
 
 
-def model_card(study: Any, trial: Any, safe_url: str) -> str:
-    """The README.md written beside the exported files."""
+def model_card(study: Any, trial: Any, safe_url: str, peft_type: str | None = None) -> str:
+    """The README.md written beside the exported files.
+
+    Args:
+        peft_type: ``peft_type`` of the exported ``adapter_config.json`` (``AUTOPEFT_...``
+            for autopeft's own tuner types); None: told from the method's name.
+    """
     primary = study.primary
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted((trial.metrics or {}).items()))
-    params = json.dumps(trial.params, sort_keys=True)
+    params = json.dumps(effective_params(trial.method, trial.params), sort_keys=True)
     total = trial.total_params or 0
     share = f" ({100 * trial.trainable_params / total:.3f}% of {total:,})" if total else ""
     peak = f"{trial.peak_memory_bytes / 2**20:.0f} MiB" if trial.peak_memory_bytes else "-"
-    load = ("from autopeft.methods.saving import register_tuners\nregister_tuners()  "
-            "# autopeft's own peft tuner type\n") if trial.method not in PEFT_NATIVE else ""
     base = "AutoModelForSeq2SeqLM" if "t5" in study.model.lower() else (
         "AutoModelForSequenceClassification")
     if trial.method == "full":
         usage = f"model = {base}.from_pretrained(\"<this folder>\")\n"
+        note = ""
     else:
-        usage = (f"{load}from peft import PeftModel\nfrom transformers import {base}\n\n"
+        usage = (f"import autopeft\nfrom transformers import {base}\n\n"
                  f"base = {base}.from_pretrained(\"{study.model}\")\n"
-                 "model = PeftModel.from_pretrained(base, \"<this folder>\")\n")
+                 "model = autopeft.load_adapter(base, \"<this folder>\")  # a peft PeftModel\n")
+        own = (peft_type or "").startswith("AUTOPEFT_") if peft_type else (
+            trial.method not in PEFT_NATIVE)
+        note = (f"\n`{trial.method}` is saved as autopeft's own peft tuner type "
+                f"`{peft_type or 'AUTOPEFT_ADAPTER'}`: plain `PeftModel.from_pretrained` fails "
+                f"with `KeyError: '{peft_type or 'AUTOPEFT_ADAPTER'}'` unless "
+                "`autopeft.methods.saving.register_tuners()` ran first in that process "
+                "(`autopeft.load_adapter` does it).\n" if own else
+                "\nWith plain peft, `PeftModel.from_pretrained(base, \"<this folder>\")` "
+                "loads it as well.\n")
     return f"""# {trial.method} on {study.task} — trial {trial.number} of study `{study.name}`
 
 | | |
@@ -76,7 +91,7 @@ Found by autopeft {__version__}: study `{study.name}` in `{safe_url}`, search sp
 
 ```python
 {usage}```
-"""
+{note}"""
 
 
 def export_trial(store: Any, study_name: str, number: int, output: str | Path) -> Path:
@@ -97,5 +112,7 @@ def export_trial(store: Any, study_name: str, number: int, output: str | Path) -
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AutopeftError(f"--output {out} exists and is not an empty folder; give a new one")
     shutil.copytree(source, out, dirs_exist_ok=True)
-    (out / "README.md").write_text(model_card(study, trial, store.safe_url))
+    config = out / "adapter_config.json"
+    peft_type = json.loads(config.read_text()).get("peft_type") if config.is_file() else None
+    (out / "README.md").write_text(model_card(study, trial, store.safe_url, peft_type))
     return out

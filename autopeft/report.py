@@ -18,14 +18,17 @@ import json
 import math
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autopeft.methods.base import effective_params
 from autopeft.store.models import StudySummary, TrialRecord
 
 FORMATS = ("table", "json", "csv")
@@ -51,7 +54,24 @@ _LABELS = {
     "created_at": "created (UTC)",
     "finished_at": "finished (UTC)",
     "started_at": "started (UTC)",
+    "memory_bytes": "memory",
+    "usable_fraction": "usable",
+    "usable_bytes": "usable memory",
+    "budget_bytes": "budget per trial",
+    "trials_per_device": "trials/device",
+    "gpu_count": "gpus",
+    "peak_tflops": "peak TFLOPS",
 }
+
+
+# Table view only: which columns leave first when a table is wider than the terminal.
+_DROP_ORDER = ("extra", "eval_examples", "eval_seconds", "steps", "memory_kind",
+               "examples_per_second", "train_seconds", "started_at", "finished_at",
+               "total_params", "learning_rate", "is_pareto", "created_at", "space_name",
+               "objectives", "description", "usable_fraction", "peak_tflops",
+               "trials_per_device")
+_KEEP = {"number", "method", "params", "name", "status"}
+_FOLD_AT = 20  # text columns may be narrower than a longer word: it folds onto the next line
 
 
 class Rows(list):
@@ -70,7 +90,8 @@ def trial_rows(
     """One flat dict per trial, columns in a fixed order.
 
     Args:
-        trials: Trials to show, in the order to show them.
+        trials: Trials to show, in the order to show them. ``params`` are the effective
+            ones: the method's defaults overlaid with what was sampled.
         detailed: Add every metric, total params, memory kind, eval time, steps, the count
             of unparseable dev predictions (and of dev examples), times and ``extra``. Without
             it, the unparseable count is a column only when some trial has one.
@@ -114,6 +135,7 @@ def trial_rows(
     for t in trials:
         fraction = t.trainable_fraction
         row = {c: getattr(t, c) for c in base if c != primary}
+        row["params"] = effective_params(t.method, t.params)  # defaults included
         row[primary] = t.primary_metric
         row.update({col: t.metrics.get(k) for k, col in metric_cols.items()})
         row.update({c: getattr(t, c) for c in tail if c != "trainable_pct"})
@@ -173,8 +195,10 @@ def render(
         rows: Row dicts, ideally :class:`Rows` (which carries the columns of empty results).
         fmt: ``"table"``, ``"json"`` or ``"csv"``.
         title: Table title (tables only).
-        width: Table width; defaults to the terminal's (160 when not a terminal). A table
-            that cannot fit without cutting cells is rendered at its natural width.
+        width: Table width; defaults to the terminal's (160 when not a terminal). Related
+            values share a cell, text wraps and minor columns are left out (named under the
+            table) to fit it; a table that still cannot fit without cutting cells is
+            rendered at its natural width.
         color: Emit ANSI styles (the CLI passes True only when stdout is a tty).
     """
     columns = list(getattr(rows, "columns", None) or dict.fromkeys(k for r in rows for k in r))
@@ -191,14 +215,42 @@ def render(
     if not rows:
         empty = getattr(rows, "empty", "no rows")
         return f"{title}: {empty}\n" if title else f"{empty}\n"
-    table = Table(title=title, box=box.SIMPLE_HEAD, highlight=False)
-    for c in columns:
-        numeric = any(_is_number(r.get(c)) for r in rows)
-        table.add_column(_LABELS.get(c, c), justify="right" if numeric else "left")
-    for r in rows:
-        style = "bold" if color and r.get("is_pareto") else None
-        table.add_row(*(Text(_table_cell(c, r.get(c))) for c in columns), style=style)
     width = width or shutil.get_terminal_size((160, 24)).columns
+    view = _fold(rows, columns)
+    # Fit the width, never cutting a cell: wrap text at spaces; say constant columns once
+    # below; leave out minor columns (_DROP_ORDER); then fold long words and leave out any
+    # column from the right but the identifying ones (_KEEP).
+    minor = [c for c in _DROP_ORDER if c in view.shown]
+    hidden: list[str] = []
+    notes: list[str] = []
+    widths = _column_widths(view, width, fold=False)
+    if widths is None:  # a text column that says the same in every row: said once, below
+        for c, value in view.constant.items():
+            view.shown.remove(c)
+            notes.append(f"{view.labels[c]}: {value} (every row)")
+        minor = [c for c in minor if c in view.shown]
+        widths = _column_widths(view, width, fold=False)
+    while widths is None and minor:
+        hidden.append(minor.pop(0))
+        view.shown.remove(hidden[-1])
+        widths = _column_widths(view, width, fold=False)
+    others = [c for c in reversed(view.shown) if c not in _KEEP]
+    widths = widths if widths is not None else _column_widths(view, width, fold=True)
+    while widths is None and others:
+        hidden.append(others.pop(0))
+        view.shown.remove(hidden[-1])
+        widths = _column_widths(view, width, fold=True)
+    if hidden:
+        notes.append(f"not shown at this width: {', '.join(view.labels[c] for c in hidden)} "
+                     "(-f json or -f csv has every column)")
+    table = Table(title=title, caption="\n".join(notes) or None, box=box.SIMPLE_HEAD,
+                  highlight=False, caption_justify="left", pad_edge=False)
+    for c in view.shown:
+        table.add_column(view.labels[c], justify="right" if view.numeric[c] else "left",
+                         width=(widths or {}).get(c), overflow="fold")
+    for r, cell in zip(rows, view.cells, strict=True):
+        style = "bold" if color and r.get("is_pareto") else None
+        table.add_row(*(Text(cell[c]) for c in view.shown), style=style)
     text = _print(table, width, color)
     if "…" in text and not any("…" in str(v) for r in rows for v in r.values()):
         # Rich squeezed cells to "…" to fit the width; a report must not lose data, so use
@@ -206,6 +258,86 @@ def render(
         natural = Console(file=io.StringIO(), width=100_000).measure(table).maximum
         text = _print(table, max(width, natural), color)
     return text
+
+
+@dataclass
+class _View:
+    """A table's cells as text, after folding; ``shown`` shrinks to fit the width."""
+
+    shown: list[str]
+    cells: list[dict[str, str]]
+    labels: dict[str, str]
+    numeric: dict[str, bool]
+    solid: set[str]  # columns whose cells are never wrapped (plain numbers)
+    constant: dict[str, str] = field(default_factory=dict)  # text the same in every row
+
+
+def _fold(rows: Sequence[dict], columns: list[str]) -> _View:
+    """Cells for the table view: two related values in one cell ("300,000 (1.32%)",
+    "lr=0.001 r=8", "failed: why") and empty columns left out; text columns that say the
+    same in every row are noted, to be said once under a table too wide for them. JSON and
+    CSV keep every column."""
+    cells = [{c: _table_cell(c, r.get(c)) for c in columns} for r in rows]
+    labels = {c: _LABELS.get(c, c) for c in columns}
+    numeric = {c: any(_is_number(r.get(c)) for r in rows) for c in columns}
+    drop: set[str] = set()
+    for into, part, joined, label in (
+        ("trainable_params", "trainable_pct", "{a} ({b})", "trainable (%)"),
+        ("params", "learning_rate", "lr={b} {a}", "lr, params"),
+        ("status", "reason", "{a}: {b}", "status"),
+    ):
+        if into in columns and part in columns:
+            for cell in cells:
+                if cell[part]:
+                    cell[into] = joined.format(a=cell[into], b=cell[part]).strip()
+            labels[into] = label
+            drop.add(part)
+    constant = {}
+    for c in columns:
+        values = {cell[c] for cell in cells}
+        if c in drop:
+            continue
+        if values == {""}:
+            drop.add(c)  # says nothing
+        elif len(rows) > 1 and len(values) == 1 and not numeric[c] and (
+                c == "status" or c not in _KEEP):
+            constant[c] = values.pop()
+    shown = [c for c in columns if c not in drop] or columns[:1]
+    solid = {c for c in shown if numeric[c] and c not in ("trainable_params",)}
+    return _View(shown, cells, labels, numeric, solid, constant)
+
+
+def _column_widths(view: _View, width: int, *, fold: bool) -> dict[str, int] | None:
+    """Widths for the wrapping columns so the table fits ``width``: {} when it fits as it
+    is, None when it cannot. Text wraps at spaces (with ``fold``, a word longer than
+    _FOLD_AT may be folded); numbers keep their width. Rich's own squeezing can shrink a
+    column below its longest word and cut it with "…", hence this."""
+    columns = view.shown
+    overhead = 3 * len(columns) - 1  # SIMPLE_HEAD, pad_edge=False: edges, paddings, dividers
+    texts = {c: [view.labels[c], *(cell[c] for cell in view.cells)] for c in columns}
+    most = {c: max(cell_len(line) for v in texts[c] for line in v.splitlines() or [""])
+            for c in columns}
+    if sum(most.values()) + overhead <= width:
+        return {}
+    words = {c: max((cell_len(w) for v in texts[c] for w in v.split()), default=1)
+             for c in columns}
+    # a number keeps its cells whole (its header may wrap); text folds at _FOLD_AT
+    least = {c: max(words[c], *(cell_len(cell[c]) for cell in view.cells)) if c in view.solid
+             else min(_FOLD_AT, words[c]) if fold else words[c] for c in columns}
+    room = width - overhead - sum(least.values())
+    if room < 0:
+        return None
+    out = dict(least)
+    # first unfold words (narrowest first), then share what is left by what each could use
+    for c in sorted(columns, key=lambda c: words[c]):
+        grow = min(room, max(0, min(words[c], most[c]) - out[c]))
+        out[c] += grow
+        room -= grow
+    want = {c: most[c] - out[c] for c in columns if most[c] > out[c]}
+    total = sum(want.values())
+    for c, w in want.items():
+        out[c] += w * room // total
+    return {c: out[c] for c in columns if most[c] > least[c]}
 
 
 def _print(table: Table, width: int, color: bool) -> str:
@@ -266,7 +398,9 @@ def _table_cell(column: str, value: Any) -> str:
     if value is None:
         return ""
     if column == "peak_memory_bytes":
-        return f"{value / 2**20:,.1f} MiB"
+        return f"{value / 2**20:,.1f} MiB" if value < 2**30 else f"{value / 2**30:,.2f} GiB"
+    if column.endswith("_bytes") and _is_number(value):
+        return f"{value / 2**30:,.1f} GiB"
     if column in ("trainable_params", "total_params") and isinstance(value, int):
         return f"{value:,}"
     if column == "trainable_pct":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -200,3 +201,93 @@ def test_empty_results():
 def test_color_only_when_asked(store):
     rows = trial_rows(front_trials(store, "demo"), detailed=False, primary="accuracy")
     assert "\x1b[" in render(rows, "table", color=True, width=200)
+
+
+def _fits(text: str, width: int) -> None:
+    """Every line within ``width``, nothing cut, and a rich console of that width prints
+    it without wrapping a single line."""
+    from rich.console import Console
+
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width, text
+    assert "…" not in text
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console.print(text, end="", markup=False, soft_wrap=False)
+    assert console.file.getvalue().splitlines() == lines
+
+
+def test_tables_fit_a_100_column_terminal(store):
+    from autopeft.cli.planning import estimate_table
+    from autopeft.hardware import list_profiles
+
+    store.add_trial("demo", number=11, method="lora", params={"r": 4}, learning_rate=2e-4,
+                    status="infeasible", reason="predicted peak 29.30 GiB (weights 1.2 GiB, "
+                    "activations 27.1 GiB) > budget 13.5 GiB of t4-16gb", primary_metric=None,
+                    metrics={}, trainable_params=600_000, total_params=22_700_000,
+                    peak_memory_bytes=30_000 * MiB)
+    store.add_trial("demo", number=12, method="ia3", params={}, learning_rate=1e-3,
+                    status="completed", primary_metric=0.81, metrics={"accuracy": 0.81},
+                    trainable_params=20_000, total_params=22_700_000,
+                    peak_memory_bytes=800 * MiB, train_seconds=3.0, examples_per_second=90.0)
+    front = trial_rows(front_trials(store, "demo"), detailed=False, primary="accuracy")
+    short = trial_rows(store.trials("demo"), detailed=False, primary="accuracy")
+    detailed = trial_rows(store.trials("demo"), detailed=True, primary="accuracy")
+    assert render(front, "table", width=1000).splitlines()[2].__len__() > 100  # natural
+    for rows in (front, short, detailed):
+        text = render(rows, "table", title="t", width=100)
+        _fits(text, 100)
+        for r in rows:  # every trial, method and metric is still there
+            assert re.search(rf"^ *{r['number']} +{r['method']}", text, re.M), r["number"]
+            if r["accuracy"] is not None:
+                assert f"{r['accuracy']:.4g}" in text
+    # folded cells, the objectives kept, what was left out said under the table
+    text = render(short, "table", width=100)
+    assert "lr=0.0002 r=4 lora_alpha=16" in text  # lr with the effective params
+    # status with its reason, wrapped in its column
+    assert re.search(r"infeasible:.*\n.* predicted.*\n.* peak 29\.30", text)
+    assert "20,000" in text and "(0.0881%)" in text  # trainable with its share
+    assert "29.30 GiB" in text and "800.0 MiB" in text  # peak memory
+    assert "not shown at this width: examples/s, train s" in text
+    assert "status: completed (every row)" in render(front, "table", width=100)
+    # JSON and CSV keep every column whatever the width
+    assert list(json.loads(render(short, "json"))[0]) == short.columns
+    assert render(short, "csv").splitlines()[0].split(",") == short.columns
+    # other tables: studies, shipped profiles (GiB, not bytes), estimate
+    _fits(render(study_rows(store.list_studies()), "table", title="Studies", width=100), 100)
+    profiles = [{k: v for k, v in p.to_dict().items() if k not in ("match_names", "source")}
+                for p in list_profiles()]
+    text = render(profiles, "table", title="Shipped profiles", width=100)
+    _fits(text, 100)
+    assert "80.0 GiB" in text and "85899345920" not in text
+    assert json.loads(render(profiles, "json"))[0]["memory_bytes"] > 2**30
+    est = {"base_params": 60_506_624, "trainable_params": 294_912,
+           "trainable_fraction": 0.004874, "total_params": 60_801_536, "device": "cuda",
+           "dtype": "fp16", "batch_size": 4, "seq_len": 64, "predicted_peak_bytes": 437_348_352,
+           "weights_bytes": 1, "trainable_state_bytes": 2, "activations_bytes": 3,
+           "temporaries_bytes": 0, "prediction_seconds": 1.5, "profile": "t4-16gb",
+           "profile_budget_bytes": 14_495_514_624, "fits": True}
+    text = render(estimate_table(est), "table", width=100)
+    _fits(text, 100)
+    assert "0.487%" in text and "0.407 GiB" in text and "fits t4-16gb (13.5 GiB" in text
+
+
+def test_reports_show_effective_params(store):
+    from autopeft.export import model_card
+
+    store.add_trial("demo", number=20, method="lora", params={"r": 4}, learning_rate=1e-3,
+                    status="completed", primary_metric=0.5, metrics={}, trainable_params=1)
+    store.add_trial("demo", number=21, method="bitfit", params={}, learning_rate=1e-3,
+                    status="completed", primary_metric=0.5, metrics={}, trainable_params=1)
+    store.add_trial("demo", number=22, method="retired_method", params={"k": 1},
+                    learning_rate=1e-3, status="failed", metrics={})
+    rows = {r["number"]: r for r in trial_rows(store.trials("demo"), detailed=True)}
+    assert rows[20]["params"] == {"r": 4, "lora_alpha": 16, "lora_dropout": 0.0,
+                                  "target_modules": ["q", "v"], "layers": "all",
+                                  "use_dora": False, "use_rslora": False,
+                                  "init_lora_weights": "default"}
+    assert rows[21]["params"] == {}  # BitFit has no parameters
+    assert rows[22]["params"] == {"k": 1}  # not registered here: shown as stored
+    assert rows[0]["params"] == {"r": 8, "targets": ["q", "v"]}  # a name lora lacks: as stored
+    trial = next(t for t in store.trials("demo") if t.number == 20)
+    card = model_card(store.require_study("demo"), trial, store.safe_url)
+    assert '"lora_alpha": 16' in card and '"r": 4' in card and "`{}`" not in card

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def _out(text: str) -> None:
@@ -63,6 +64,39 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
     store = Store(args.storage)
     _out(render(study_rows(store.list_studies()), args.format, title="Studies"))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from autopeft.errors import AutopeftError
+    from autopeft.plot import SUFFIXES, study_plot_data, write_plot
+    from autopeft.store import Store
+
+    out = Path(args.output or re.sub(r"[^A-Za-z0-9._-]", "_", args.study) + ".png")
+    out = out.expanduser()
+    # Every check before the database is read or anything is drawn.
+    if out.is_dir():
+        raise AutopeftError(f"-o {out} is a folder; give a file name such as {out}/front.png")
+    if out.suffix.lower() not in SUFFIXES:
+        raise AutopeftError(f"-o {out}: unknown format '{out.suffix or '(no suffix)'}'; end "
+                            f"the name with {', '.join(SUFFIXES)}")
+    folder = out.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise AutopeftError(f"-o {out}: cannot write into '{folder}' (missing or not "
+                            "writable); give a path in a writable folder")
+    data = study_plot_data(Store(args.storage), args.study, x=args.x)
+    try:
+        write_plot(data, out)
+    except OSError as exc:
+        raise AutopeftError(f"-o {out}: cannot write the plot ({exc.strerror or exc})") from None
+    drawn = len(data.points) + len(data.strip)
+    _out(f"plotted {drawn} trials of {args.study} ({len(data.points)} with a metric, "
+         f"{sum(p.on_front for p in data.points)} on the front) to {out}")
+    for note in data.notes:
+        _out(f"  {note}")
     return 0
 
 

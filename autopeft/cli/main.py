@@ -42,8 +42,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "embedded SQLite file in the per-user data folder)")
 
 
+STUDY_HELP = "the study's name (`autopeft studies` lists them)"
+
+
 def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table",
+                   help="table (for people, fits the terminal) or json / csv (for programs: "
+                        "every column, numbers as bytes, counts and fractions)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,33 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     es = sub.add_parser("estimate", help="parameters and predicted training memory of a "
                                          "method on a model, from its config alone")
     es.add_argument("--model", required=True, help="hub id, model folder or config-only folder")
-    es.add_argument("--method", required=True)
+    es.add_argument("--method", required=True, help="a method name, e.g. lora (README lists "
+                                                     "them)")
     es.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="method parameter (repeatable), e.g. r=8 target_modules=q,v")
     es.add_argument("--num-labels", type=_positive_int, default=2,
                     help="classification labels for encoders (2)")
     es.add_argument("--batch-size", type=_positive_int,
                     help="with --seq-len: predict the peak training memory")
-    es.add_argument("--seq-len", type=_positive_int)
+    es.add_argument("--seq-len", type=_positive_int, help="tokens per example (with "
+                                                          "--batch-size)")
     es.add_argument("--target-len", type=_positive_int, help="label tokens (seq2seq)")
-    es.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    es.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                    help="training precision of the prediction (auto: what --profile uses, "
+                         "else fp32)")
     es.add_argument("--profile", metavar="NAME|FILE", help="check the prediction against it")
-    es.add_argument("--trust-remote-code", action="store_true")
+    es.add_argument("--trust-remote-code", action="store_true",
+                    help="allow a model's own code from the hub (off unless given)")
     _add_format(es)
 
     ex = sub.add_parser("export", help="write a trial's trained adapter in peft format")
-    ex.add_argument("--study", required=True)
+    ex.add_argument("--study", required=True, help=STUDY_HELP)
     ex.add_argument("--trial", type=int, required=True, help="trial number")
     ex.add_argument("--output", required=True, metavar="DIR", help="a new or empty folder")
     _add_common(ex)
 
     f = sub.add_parser("front", help="the Pareto front of a study")
-    f.add_argument("--study", required=True)
+    f.add_argument("--study", required=True, help=STUDY_HELP)
     _add_format(f)
     _add_common(f)
 
     t = sub.add_parser("trials", help="every trial of a study")
-    t.add_argument("--study", required=True)
+    t.add_argument("--study", required=True, help=STUDY_HELP)
     t.add_argument("--status", help="only trials with this status")
     _add_format(t)
     _add_common(t)
@@ -126,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the output of started searches goes (default: "
                          "serve-logs in the per-user data folder)")
     _add_common(sv)
+    pl = sub.add_parser("plot", help="draw a study's trials: metric vs trainable parameters "
+                                     "or peak memory, with the Pareto front")
+    pl.add_argument("--study", required=True, help=STUDY_HELP)
+    pl.add_argument("-o", "--output", metavar="FILE",
+                    help="front.png, front.svg (matplotlib) or front.html (interactive, "
+                         "plotly.js inline; works offline); default: <study>.png")
+    pl.add_argument("--x", choices=("trainable_params", "peak_memory"),
+                    default="trainable_params",
+                    help="x axis: trainable parameters (log scale, the default) or peak "
+                         "memory (MiB)")
+    _add_common(pl)
 
     st = sub.add_parser("studies", help="all studies in the store")
     _add_format(st)

@@ -49,31 +49,44 @@ def cmd_profile(args: argparse.Namespace) -> int:
         return 0
     detected, detection = detect_profile()
     used = resolve_profile(args.profile)[0] if args.profile else detected
-    gpus = ", ".join(f"{g.name} ({g.total_memory / 2**30:.1f} GiB)" for g in detection.gpus)
-    rows = [
-        {"": "detected", "gpus": gpus or "none", "driver": detection.driver or "-",
-         "reason": detection.reason or "-", "profile": detected.name,
-         "budget per trial": f"{detected.trial_budget_bytes() / 2**30:.2f} GiB"},
-        {"": "used", "gpus": "-", "driver": "-", "reason": "as asked" if args.profile else "-",
-         "profile": used.name, "budget per trial": f"{used.trial_budget_bytes() / 2**30:.2f} GiB"},
-    ]
-    if args.format == "table":
-        _out(_render(rows, "table", "Hardware"))
-    else:
+    if args.format == "json":
         import json
 
         payload = {"detection": detection.to_dict(), "detected_profile": detected.to_dict(),
                    "profile": used.to_dict()}
-        _out(json.dumps(payload, indent=2, default=str) if args.format == "json"
-             else _render(rows, "csv", "Hardware"))
+        _out(json.dumps(payload, indent=2, default=str))
+        return 0
+    # CSV: numbers (bytes) under snake_case keys; the table formats them
+    rows = [
+        {"role": "detected", "gpus": [g.name for g in detection.gpus],
+         "gpu_memory_bytes": [g.total_memory for g in detection.gpus],
+         "driver": detection.driver, "reason": detection.reason, "profile": detected.name,
+         "trial_budget_bytes": detected.trial_budget_bytes()},
+        {"role": "used", "gpus": None, "gpu_memory_bytes": None, "driver": None,
+         "reason": "as asked" if args.profile else None, "profile": used.name,
+         "trial_budget_bytes": used.trial_budget_bytes()},
+    ]
+    if args.format == "csv":
+        _out(_render(rows, "csv", "Hardware").rstrip("\n"))
+        return 0
+    gpus = ", ".join(f"{g.name} ({g.total_memory / 2**30:.1f} GiB)" for g in detection.gpus)
+    table = [{"": r["role"], "gpus": (gpus or "none") if r["role"] == "detected" else "-",
+              "driver": r["driver"] or "-", "reason": r["reason"] or "-",
+              "profile": r["profile"],
+              "budget per trial": f"{r['trial_budget_bytes'] / 2**30:.2f} GiB"} for r in rows]
+    _out(_render(table, "table", "Hardware"))
     return 0
 
 
-def estimate_rows(args: argparse.Namespace) -> list[dict]:
+def estimate(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``autopeft estimate`` reports, as numbers under snake_case keys (counts, bytes,
+    fractions, seconds); the table view formats them."""
     from autopeft.memory.step import apply_method
     from autopeft.methods import count_parameters, get_method
     from autopeft.modeling import build_model, resolve_model
 
+    if (args.batch_size is None) != (args.seq_len is None):
+        raise AutopeftError("give --batch-size and --seq-len together to predict memory")
     method = get_method(args.method)
     params = method.resolve_params(parse_params(args.param))
     ref = resolve_model(args.model, trust_remote_code=args.trust_remote_code)
@@ -83,20 +96,17 @@ def estimate_rows(args: argparse.Namespace) -> list[dict]:
     # apply_method: a method that cannot be applied without weight values is a user error.
     model = apply_method(base, method.name, params)
     count = count_parameters(model)
-    rows = [
-        {"quantity": "base model params", "value": f"{base_total:,}"},
-        {"quantity": "trainable params", "value": f"{count.trainable:,}"},
-        {"quantity": "trainable % of base", "value": f"{100 * count.trainable / base_total:.3f}%"},
-        {"quantity": "params with method", "value": f"{count.total:,}"},
-    ]
-    if (args.batch_size is None) != (args.seq_len is None):
-        raise AutopeftError("give --batch-size and --seq-len together to predict memory")
+    out: dict[str, Any] = {
+        "model": args.model, "method": method.name, "params": params,
+        "base_params": base_total, "trainable_params": count.trainable,
+        "trainable_fraction": count.trainable / base_total, "total_params": count.total,
+    }
     if args.batch_size:
-        rows += _memory_rows(args, ref, method.name, params)
-    return rows
+        out.update(_memory(args, ref, method.name, params))
+    return out
 
 
-def _memory_rows(args: argparse.Namespace, ref: Any, method: str, params: dict) -> list[dict]:
+def _memory(args: argparse.Namespace, ref: Any, method: str, params: dict) -> dict[str, Any]:
     from autopeft.hardware import load_profile
     from autopeft.memory import fits, predict_peak_memory
     from autopeft.precision import profile_dtype
@@ -112,32 +122,56 @@ def _memory_rows(args: argparse.Namespace, ref: Any, method: str, params: dict) 
     pred = predict_peak_memory(ref.config, method, params, batch_size=args.batch_size,
                                seq_len=args.seq_len, target_len=args.target_len, dtype=dtype,
                                num_labels=args.num_labels, device=device)
+    out = {
+        "device": device, "dtype": dtype, "batch_size": args.batch_size,
+        "seq_len": args.seq_len, "target_len": args.target_len,
+        "predicted_peak_bytes": pred.total_bytes, "weights_bytes": pred.weights,
+        "trainable_state_bytes": pred.trainable_state, "activations_bytes": pred.activations,
+        "temporaries_bytes": pred.temporaries,
+        "prediction_seconds": pred.details.get("seconds"),
+    }
+    if profile is not None:
+        out.update(profile=profile.name, profile_budget_bytes=profile.trial_budget_bytes(),
+                   fits=fits(pred, profile))
+    return out
+
+
+def estimate_table(est: dict[str, Any]) -> list[dict[str, str]]:
+    """The table view of :func:`estimate`: one labelled, formatted quantity a row."""
 
     def gib(n: int) -> str:
         return f"{n / 2**30:.3f} GiB"
 
     rows = [
-        {"quantity": f"predicted peak ({device}, {dtype}, batch {args.batch_size} x "
-                     f"{args.seq_len})", "value": gib(pred.total_bytes)},
-        {"quantity": "  weights", "value": gib(pred.weights)},
-        {"quantity": "  trainable params + grads + optimizer", "value": gib(pred.trainable_state)},
-        {"quantity": "  activations", "value": gib(pred.activations)},
-        {"quantity": "  temporaries", "value": gib(pred.temporaries)},
-        {"quantity": "prediction time", "value": f"{pred.details.get('seconds', 0):.1f} s"},
+        ("base model params", f"{est['base_params']:,}"),
+        ("trainable params", f"{est['trainable_params']:,}"),
+        ("trainable % of base", f"{100 * est['trainable_fraction']:.3f}%"),
+        ("params with method", f"{est['total_params']:,}"),
     ]
-    if profile is not None:
-        rows.append({"quantity": f"fits {profile.name} "
-                                 f"({profile.trial_budget_bytes() / 2**30:.1f} GiB per trial)",
-                     "value": "yes" if fits(pred, profile) else "no"})
-    return rows
+    if "predicted_peak_bytes" in est:
+        rows += [
+            (f"predicted peak ({est['device']}, {est['dtype']}, batch {est['batch_size']} x "
+             f"{est['seq_len']})", gib(est["predicted_peak_bytes"])),
+            ("  weights", gib(est["weights_bytes"])),
+            ("  trainable params + grads + optimizer", gib(est["trainable_state_bytes"])),
+            ("  activations", gib(est["activations_bytes"])),
+            ("  temporaries", gib(est["temporaries_bytes"])),
+            ("prediction time", f"{est['prediction_seconds'] or 0:.1f} s"),
+        ]
+    if "fits" in est:
+        rows.append((f"fits {est['profile']} ({est['profile_budget_bytes'] / 2**30:.1f} GiB "
+                     "per trial)", "yes" if est["fits"] else "no"))
+    return [{"quantity": q, "value": v} for q, v in rows]
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    rows = estimate_rows(args)
+    est = estimate(args)
     if args.format == "json":
         import json
 
-        _out(json.dumps({r["quantity"].strip(): r["value"] for r in rows}, indent=2))
+        _out(json.dumps(est, indent=2))
+    elif args.format == "csv":
+        _out(_render([est], "csv", "").rstrip("\n"))
     else:
-        _out(_render(rows, args.format, f"{args.method} on {args.model}"))
+        _out(_render(estimate_table(est), "table", f"{args.method} on {args.model}"))
     return 0

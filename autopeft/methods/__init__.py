@@ -26,6 +26,7 @@ from autopeft.methods import (  # noqa: F401  (importing registers each method)
 from autopeft.methods.base import (
     Method,
     ModelInfo,
+    effective_params,
     get_method,
     list_methods,
     register_method,
@@ -38,6 +39,7 @@ __all__ = [
     "ModelInfo",
     "ParamCount",
     "count_parameters",
+    "effective_params",
     "get_method",
     "list_methods",
     "load_adapter",

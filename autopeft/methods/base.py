@@ -114,3 +114,19 @@ def get_method(name: str) -> Method:
 def list_methods() -> list[Method]:
     """All registered methods, sorted by name."""
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def effective_params(method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a trial of ``method`` ran with: the method's defaults overlaid with ``params``.
+
+    Stored rows keep only the sampled parameters (``{}`` for a method run at its defaults),
+    so reports and model cards show this instead. A method that is not registered here, or
+    a name it does not know (a row written by another autopeft version), gives ``params``
+    unchanged rather than an error: a report never fails on an old row.
+    """
+    params = dict(params or {})
+    known = _REGISTRY.get(method)
+    if known is None or set(params) - set(known.params):
+        return params
+    return known.resolve_params(params)
+

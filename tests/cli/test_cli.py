@@ -25,3 +25,16 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_every_flag_has_help_text():
+    import argparse
+
+    from autopeft.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings)}" for name, p in sub.choices.items()
+               for a in p._actions if a.option_strings and not a.help]
+    assert missing == []
+    assert "`autopeft studies` lists them" in sub.choices["front"].format_help()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import subprocess
 import sys
 
@@ -24,9 +27,19 @@ def test_estimate_t5_large_from_config_alone(shared_dir, method, params, trainab
                "--method", method, *params, "-f", "json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["base model params"] == "737,668,096"
-    assert out["trainable params"] == trainable
-    assert out["trainable % of base"] == percent
+    assert out["base_params"] == 737_668_096
+    assert out["trainable_params"] == int(trainable.replace(",", ""))
+    assert f"{100 * out['trainable_fraction']:.3f}%" == percent
+    assert out["method"] == method and out["params"]["layers"] == "all"  # defaults included
+    assert out["total_params"] >= out["base_params"]
+    if method == "ia3":  # CSV: the same keys, one row of plain numbers
+        run = _cli("estimate", "--model", str(shared_dir / "models/configs/t5-large"),
+                   "--method", method, "-f", "csv")
+        row = next(csv.DictReader(io.StringIO(run.stdout)))
+        assert list(row) == list(out)
+        assert int(row["trainable_params"]) == out["trainable_params"]
+        assert float(row["trainable_fraction"]) == out["trainable_fraction"]
+        assert json.loads(row["params"]) == out["params"]
 
 
 def test_estimate_predicts_memory_and_checks_a_profile(shared_dir):
@@ -35,9 +48,18 @@ def test_estimate_predicts_memory_and_checks_a_profile(shared_dir):
                "-f", "json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    peak = next(v for k, v in out.items() if k.startswith("predicted peak (cuda, fp16"))
-    assert 0 < float(peak.split()[0]) < 16
-    assert out["fits t4-16gb (13.5 GiB per trial)"] == "yes"
+    assert (out["device"], out["dtype"], out["batch_size"], out["seq_len"]) == (
+        "cuda", "fp16", 4, 64)
+    parts = ("weights_bytes", "trainable_state_bytes", "activations_bytes", "temporaries_bytes")
+    assert all(isinstance(out[k], int) for k in ("predicted_peak_bytes", *parts))
+    assert 0 < out["predicted_peak_bytes"] < 16 * 2**30
+    assert out["predicted_peak_bytes"] == sum(out[k] for k in parts)
+    assert out["profile"] == "t4-16gb" and out["fits"] is True
+    assert out["profile_budget_bytes"] == pytest.approx(13.5 * 2**30, rel=0.01)
+    # every key is snake_case and every value a number, a name, a bool, or the params
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", k) for k in out)
+    names = ("model", "method", "device", "dtype", "profile")
+    assert not [k for k, v in out.items() if isinstance(v, str) and k not in names]
 
 
 def test_profile_lists_and_shows():
