@@ -243,3 +243,89 @@ def _hv_3d(pts: np.ndarray, ref: np.ndarray) -> float:
         next_c = rows[i + 1][2] if i + 1 < len(rows) else r3
         volume += area * (next_c - c)
     return volume
+
+
+# -- fronts within noise ------------------------------------------------------------------
+
+
+def _resolution_matrix(resolution: ArrayLike, n: int, k: int) -> np.ndarray:
+    res = np.asarray(resolution, dtype=float)
+    if res.ndim == 1:
+        res = np.broadcast_to(res, (n, k))
+    if res.shape != (n, k):
+        raise ValueError(f"resolution must have shape ({k},) or ({n}, {k}), got {res.shape}")
+    if np.isnan(res).any() or (res < 0).any():
+        raise ValueError("resolution must be finite and non-negative")
+    return res
+
+
+def epsilon_pareto_mask(
+    values: ArrayLike, directions: Sequence[str], resolution: ArrayLike
+) -> np.ndarray:
+    """Boolean mask of the rows that no other row dominates by more than the noise.
+
+    ``q`` epsilon-dominates ``p`` when ``q`` is better than ``p`` by more than the
+    resolution in at least one objective and worse by no more than the resolution in any.
+    The resolution of a pair is the larger of the two points' own (``resolution[i, j]`` is
+    how precisely row ``i``'s objective ``j`` is known), so the relation is symmetric in how
+    it treats the two points. With zero resolution this is :func:`pareto_mask`. Unlike plain
+    dominance it is not transitive, so every point is checked against every other; points
+    that some other point, moved back by the largest resolution, still strictly dominates
+    are dropped first (they are epsilon-dominated), which leaves the points near the front.
+
+    Args:
+        values: ``(n, k)`` objective values; rows with NaN are never on the front and never
+            dominate anything.
+        directions: ``k`` directions, ``"maximize"`` or ``"minimize"``.
+        resolution: ``(n, k)`` or ``(k,)`` non-negative noise levels, in the objectives' units.
+
+    Returns:
+        ``(n,)`` bool array, True for rows on the front within noise.
+    """
+    arr = _as_minimization(values, directions)
+    n, k = arr.shape
+    mask = np.zeros(n, dtype=bool)
+    finite = ~np.isnan(arr).any(axis=1)
+    if n == 0 or k == 0 or not finite.any():
+        return mask
+    res = _resolution_matrix(resolution, n, k)
+    idx = np.flatnonzero(finite)
+    pts, eps = arr[idx], res[idx]
+    # Sufficient for epsilon-dominance: q + max resolution strictly dominates p. The front of
+    # the shifted points dominates whatever any shifted point dominates (transitivity).
+    shifted = pts + eps.max(axis=0)
+    pivots = shifted[pareto_mask(shifted, ["minimize"] * k)]
+    alive = np.ones(len(pts), dtype=bool)
+    for pivot in pivots:
+        weak = (pts >= pivot).all(axis=1)
+        alive &= ~(weak & (pts > pivot).any(axis=1))
+    keep = np.flatnonzero(alive)
+    verdict = np.ones(len(keep), dtype=bool)
+    for start in range(0, len(keep), 64):  # (64 x n x k) booleans at a time
+        cand = keep[start : start + 64]
+        e = np.maximum(eps[cand][:, None, :], eps[None, :, :])  # pair resolutions
+        diff = pts[None, :, :] - pts[cand][:, None, :]  # q - p: negative where q is better
+        not_worse = (diff <= e).all(axis=2)
+        better = (diff < -e).any(axis=2)
+        verdict[start : start + 64] = ~(not_worse & better).any(axis=1)
+    mask[idx[keep]] = verdict
+    return mask
+
+
+def epsilon_ties(
+    values: ArrayLike, directions: Sequence[str], resolution: ArrayLike
+) -> list[list[int]]:
+    """For each row, the other rows within the pair's resolution in every objective.
+
+    Tied points cannot be told apart by the measurements: neither epsilon-dominates the
+    other. O(n^2 k): meant for a front, not for a whole study. Rows with NaN tie nothing.
+    """
+    arr = _as_minimization(values, directions)
+    n, k = arr.shape
+    res = _resolution_matrix(resolution, n, k)
+    finite = ~np.isnan(arr).any(axis=1)
+    e = np.maximum(res[:, None, :], res[None, :, :])
+    close = (np.abs(arr[:, None, :] - arr[None, :, :]) <= e).all(axis=2)
+    close &= finite[:, None] & finite[None, :]
+    np.fill_diagonal(close, False)
+    return [np.flatnonzero(row).tolist() for row in close]
