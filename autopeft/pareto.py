@@ -250,7 +250,7 @@ def _hv_3d(pts: np.ndarray, ref: np.ndarray) -> float:
 
 def _resolution_matrix(resolution: ArrayLike, n: int, k: int) -> np.ndarray:
     res = np.asarray(resolution, dtype=float)
-    if res.ndim == 1:
+    if res.shape == (k,):
         res = np.broadcast_to(res, (n, k))
     if res.shape != (n, k):
         raise ValueError(f"resolution must have shape ({k},) or ({n}, {k}), got {res.shape}")
