@@ -51,6 +51,8 @@ _LABELS = {
     "created_at": "created (UTC)",
     "finished_at": "finished (UTC)",
     "started_at": "started (UTC)",
+    "metric_std": "± std",
+    "tied_with": "tied with",
 }
 
 
@@ -122,6 +124,42 @@ def trial_rows(
     return Rows(rows, columns, empty="no trials")
 
 
+def front_rows(front: Sequence[Any], *, detailed: bool, primary: str = "primary_metric") -> Rows:
+    """:func:`trial_rows` of front points (:class:`autopeft.front.FrontTrial`) plus what the
+    front knows of each: ``seeds`` (runs averaged), ``metric_std`` (the primary metric's
+    standard deviation over them, None for one), ``tied_with`` (front trials within noise of
+    this one) and, when ``detailed``, ``resolution`` (per objective, what counted as noise)."""
+    rows = trial_rows(front, detailed=detailed, primary=primary)
+    added = ["seeds", "metric_std", "tied_with"] + (["resolution"] if detailed else [])
+    at = rows.columns.index(primary) + 1
+    columns = rows.columns[:at] + added + rows.columns[at:]
+    out = []
+    for point, row in zip(front, rows, strict=True):
+        row.update(seeds=point.seeds, metric_std=point.metric_std,
+                   tied_with=list(point.tied_with), resolution=dict(point.resolution))
+        out.append({c: row[c] for c in columns})
+    return Rows(out, columns, empty="no trials")
+
+
+def resolution_caption(front: Sequence[Any], objectives: Sequence[Sequence[str]]) -> str:
+    """One line saying which differences the front treated as noise, per objective."""
+    parts = []
+    for i, (name, _) in enumerate(objectives):
+        values = [p.resolution.get(name, 0.0) for p in front]
+        lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+        memory = name in ("peak_memory", "peak_memory_bytes", "memory")
+        if hi == 0:
+            parts.append(f"{name} exact")
+            continue
+        fmt = (lambda v: f"{v / 2**20:.0f} MiB") if memory else (lambda v: f"{v:.3g}")
+        span = fmt(hi) if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)}"
+        why = ("the meter's run-to-run noise" if memory else
+               "standard error on the dev set" if i == 0 else "resolution")
+        parts.append(f"{name} ±{span} ({why})")
+    return ("Within noise (not told apart): " + "; ".join(parts)
+            + ". Means over seeds where confirmed.")
+
+
 def study_rows(summaries: Sequence[StudySummary]) -> Rows:
     """One flat dict per study, as listed by ``autopeft studies``."""
     columns = [
@@ -166,6 +204,7 @@ def render(
     title: str | None = None,
     width: int | None = None,
     color: bool = False,
+    caption: str | None = None,
 ) -> str:
     """Render rows as ``"table"`` (rich, for people), ``"json"`` or ``"csv"``.
 
@@ -173,6 +212,7 @@ def render(
         rows: Row dicts, ideally :class:`Rows` (which carries the columns of empty results).
         fmt: ``"table"``, ``"json"`` or ``"csv"``.
         title: Table title (tables only).
+        caption: Line under the table (tables only).
         width: Table width; defaults to the terminal's (160 when not a terminal). A table
             that cannot fit without cutting cells is rendered at its natural width.
         color: Emit ANSI styles (the CLI passes True only when stdout is a tty).
@@ -191,7 +231,7 @@ def render(
     if not rows:
         empty = getattr(rows, "empty", "no rows")
         return f"{title}: {empty}\n" if title else f"{empty}\n"
-    table = Table(title=title, box=box.SIMPLE_HEAD, highlight=False)
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, highlight=False)
     for c in columns:
         numeric = any(_is_number(r.get(c)) for r in rows)
         table.add_column(_LABELS.get(c, c), justify="right" if numeric else "left")
@@ -275,6 +315,10 @@ def _table_cell(column: str, value: Any) -> str:
         return f"{value:.3g}"
     if column in ("train_seconds", "eval_seconds", "examples_per_second"):
         return f"{value:.1f}"
+    if column == "metric_std":
+        return f"±{value:.3f}"
+    if column == "tied_with":
+        return ("≈ " + ",".join(map(str, value))) if value else ""
     if column == "is_pareto":
         return "*" if value else ""
     if column == "objectives":
