@@ -8,9 +8,10 @@ attributes.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -210,7 +211,13 @@ def _front_records(points: list[dict[str, Any]], records: dict[int, Any],
                     changes[attr] = round(value) if isinstance(current, int) else value
                 else:
                     metrics[name] = value
-            trial = replace(trial, metrics=metrics, **changes)
+            changes["metrics"] = metrics
+            if is_dataclass(trial):
+                trial = replace(trial, **changes)
+            else:  # any object with TrialRecord's attributes
+                trial = copy.copy(trial)
+                for attr, value in changes.items():
+                    setattr(trial, attr, value)
         front.append(FrontTrial(trial, seeds=p["seeds"], metric_std=p["metric_std"],
                                 tied_with=p["tied_with"], resolution=p["resolution"],
                                 repeats=p["repeats"]))
