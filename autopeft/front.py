@@ -94,14 +94,23 @@ def metric_standard_error(name: str, value: float, n: float | None,
     apply, get the worst case of a proportion, 0.5/sqrt(n), or 1/sqrt(n) for metrics on
     [-1, 1]. Without ``n`` nothing is known about the noise: 0.
     """
-    if stored is not None and math.isfinite(stored) and stored >= 0:
-        return float(stored)
-    if not n or not math.isfinite(n) or n <= 0:
-        return 0.0
-    if name == "accuracy":
-        p = (min(max(value, 0.0), 1.0) * n + 2) / (n + 4)
-        return math.sqrt(p * (1 - p) / (n + 4))
-    return (1.0 if name in _SIGNED_METRICS else 0.5) / math.sqrt(n)
+    def arr(x: float | None) -> np.ndarray:
+        return np.array([np.nan if x is None else x], dtype=float)
+
+    return float(_standard_errors(name, arr(value), arr(n), arr(stored))[0])
+
+
+def _standard_errors(name: str, values: np.ndarray, n: np.ndarray,
+                     stored: np.ndarray) -> np.ndarray:
+    """:func:`metric_standard_error` of many trials at once (NaN: not known)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if name == "accuracy":
+            p = (np.clip(values, 0.0, 1.0) * n + 2) / (n + 4)
+            se = np.sqrt(p * (1 - p) / (n + 4))
+        else:
+            se = (1.0 if name in _SIGNED_METRICS else 0.5) / np.sqrt(n)
+        se = np.where(np.isfinite(n) & (n > 0) & np.isfinite(values), se, 0.0)
+        return np.where(np.isfinite(stored) & (stored >= 0), stored, se)
 
 
 @dataclass(frozen=True)
@@ -136,13 +145,9 @@ def _resolutions(objectives: Sequence[Sequence[str]], values: np.ndarray, eval_n
                  stored_se: np.ndarray, meters: Sequence[str | None]) -> np.ndarray:
     """Per-trial resolution of each objective (see README, "Fronts within noise")."""
     res = np.zeros(values.shape)
-    name0 = objectives[0][0]
-    for i in range(len(values)):
-        value = values[i, 0]
-        if math.isfinite(value):
-            se = stored_se[i]
-            res[i, 0] = metric_standard_error(name0, value, eval_n[i],
-                                              None if math.isnan(se) else se)
+    if not len(values):
+        return res
+    res[:, 0] = _standard_errors(objectives[0][0], values[:, 0], eval_n, stored_se)
     for j, (name, _) in enumerate(objectives[1:], start=1):
         if ALIASES.get(name, name) == _MEMORY_ATTR:
             res[:, j] = [MEMORY_NOISE_BYTES.get(m, 0) if m else 0 for m in meters]

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 # The one direction table: values times sign are minimised (-1 flips a maximised column).
 _SIGN = {"maximize": -1.0, "max": -1.0, "minimize": 1.0, "min": 1.0}
 _BLOCK = 512  # rows compared at once by the k >= 4 front: (front + block) x block x k
+_SAMPLE = 1024  # points whose front gives the first pivots of a front within noise
 
 
 def direction_sign(direction: str) -> float:
@@ -267,11 +268,17 @@ def epsilon_pareto_mask(
     ``q`` epsilon-dominates ``p`` when ``q`` is better than ``p`` by more than the
     resolution in at least one objective and worse by no more than the resolution in any.
     The resolution of a pair is the larger of the two points' own (``resolution[i, j]`` is
-    how precisely row ``i``'s objective ``j`` is known), so the relation is symmetric in how
-    it treats the two points. With zero resolution this is :func:`pareto_mask`. Unlike plain
-    dominance it is not transitive, so every point is checked against every other; points
-    that some other point, moved back by the largest resolution, still strictly dominates
-    are dropped first (they are epsilon-dominated), which leaves the points near the front.
+    how precisely row ``i``'s objective ``j`` is known), so a noisy point neither dominates
+    nor is dominated by a margin inside its own noise. With zero resolution this is
+    :func:`pareto_mask`.
+
+    The relation is not transitive, so candidates are checked pairwise, but only near the
+    front: with ``e`` the largest resolution of each objective, a point that some other
+    point moved back by ``e`` still strictly dominates is epsilon-dominated (not a
+    candidate), and a point that one moved back by ``2e`` strictly dominates cannot be the
+    only point dominating anything (that one dominates whatever it does), so it is not
+    needed as a dominator. Typically both sets are a small multiple of the front: 100,000
+    points cost a few pivot sweeps plus candidates x dominators x k comparisons.
 
     Args:
         values: ``(n, k)`` objective values; rows with NaN are never on the front and never
@@ -291,25 +298,51 @@ def epsilon_pareto_mask(
     res = _resolution_matrix(resolution, n, k)
     idx = np.flatnonzero(finite)
     pts, eps = arr[idx], res[idx]
-    # Sufficient for epsilon-dominance: q + max resolution strictly dominates p. The front of
-    # the shifted points dominates whatever any shifted point dominates (transitivity).
-    shifted = pts + eps.max(axis=0)
-    pivots = shifted[pareto_mask(shifted, ["minimize"] * k)]
-    alive = np.ones(len(pts), dtype=bool)
-    for pivot in pivots:
-        weak = (pts >= pivot).all(axis=1)
-        alive &= ~(weak & (pts > pivot).any(axis=1))
-    keep = np.flatnonzero(alive)
-    verdict = np.ones(len(keep), dtype=bool)
-    for start in range(0, len(keep), 64):  # (64 x n x k) booleans at a time
-        cand = keep[start : start + 64]
-        e = np.maximum(eps[cand][:, None, :], eps[None, :, :])  # pair resolutions
-        diff = pts[None, :, :] - pts[cand][:, None, :]  # q - p: negative where q is better
-        not_worse = (diff <= e).all(axis=2)
-        better = (diff < -e).any(axis=2)
-        verdict[start : start + 64] = ~(not_worse & better).any(axis=1)
-    mask[idx[keep]] = verdict
+    widest = eps.max(axis=0)
+    cand, front = _near_front(pts, widest)
+    dom, _ = _near_front(pts, 2 * widest)
+    # Most candidates fall to a point of the plain front: check those first, all at once.
+    alive = np.ones(len(cand), dtype=bool)
+    for f in front:
+        alive &= ~_eps_dominates(pts[f], eps[f], pts[cand], eps[cand])
+    cand = cand[alive]
+    verdict = np.ones(len(cand), dtype=bool)
+    for start in range(0, len(cand), 64):  # (64 x dominators x k) booleans at a time
+        c = cand[start : start + 64]
+        e = np.maximum(eps[c][:, None, :], eps[dom][None, :, :])  # pair resolutions
+        diff = pts[dom][None, :, :] - pts[c][:, None, :]  # q - p: negative where q is better
+        dominated = (diff <= e).all(axis=2) & (diff < -e).any(axis=2)
+        verdict[start : start + 64] = ~dominated.any(axis=1)
+    mask[idx[cand]] = verdict
     return mask
+
+
+def _eps_dominates(q: np.ndarray, q_eps: np.ndarray, pts: np.ndarray,
+                   eps: np.ndarray) -> np.ndarray:
+    """Which rows of ``pts`` (minimised) the point ``q`` epsilon-dominates."""
+    e = np.maximum(eps, q_eps)
+    diff = q - pts
+    return (diff <= e).all(axis=1) & (diff < -e).any(axis=1)
+
+
+def _near_front(pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the points that no other point, moved back by ``shift``, strictly
+    dominates (minimised), and of the plain front among them. Pivots: the front of a fixed
+    sample, then the front of the survivors (which is the whole set's front)."""
+    idx = np.arange(len(pts))
+    k = pts.shape[1]
+    sample = idx if len(pts) <= _SAMPLE else np.sort(
+        np.random.default_rng(0).choice(len(pts), _SAMPLE, replace=False))
+    front = sample[pareto_mask(pts[sample], ["minimize"] * k)]
+    for stage in range(2):
+        cols = pts[idx]
+        alive = np.ones(len(idx), dtype=bool)
+        for pivot in pts[front] + shift:
+            alive &= ~((cols >= pivot).all(axis=1) & (cols > pivot).any(axis=1))
+        idx = idx[alive]
+        if stage == 0:
+            front = idx[pareto_mask(pts[idx], ["minimize"] * k)]
+    return idx, front
 
 
 def epsilon_ties(

@@ -132,3 +132,21 @@ def test_bad_resolution_is_refused():
         epsilon_pareto_mask([[1.0, 2.0]], ["min", "min"], [0.1])
     with pytest.raises(ValueError, match="non-negative"):
         epsilon_pareto_mask([[1.0, 2.0]], ["min", "min"], [0.1, -1.0])
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_more_points_than_the_pivot_sample_match_the_definition(seed):
+    """Above 1,024 points the pivots come from a sample: compare with every pair at once."""
+    rng = np.random.default_rng(seed)
+    n = 2500
+    values = np.c_[np.round(rng.uniform(0.5, 0.9, n), 2), rng.integers(1, 50, n),
+                   rng.normal(size=n)]
+    resolution = np.c_[rng.uniform(0, 0.03, n), np.zeros(n), rng.uniform(0, 0.5, n)]
+    directions = ["maximize", "minimize", "minimize"]
+    v = values * [-1, 1, 1]
+    e = np.maximum(resolution[:, None, :], resolution[None, :, :])
+    diff = v[None, :, :] - v[:, None, :]  # [p, q]: q - p
+    dominated = ((diff <= e).all(axis=2) & (diff < -e).any(axis=2)).any(axis=1)
+    mask = epsilon_pareto_mask(values, directions, resolution)
+    np.testing.assert_array_equal(mask, ~dominated)
+    assert 0 < mask.sum() < n
