@@ -159,46 +159,47 @@ def _noise_front(objectives: Sequence[Sequence[str]], numbers: np.ndarray, value
     """The front within noise of completed trials, confirmed ones as the mean of their seeds.
 
     Returns one dict per front point (unordered): number, values (means), resolution, seeds,
-    metric_std, repeats, tied_with.
+    metric_std, repeats, tied_with. A repeat whose original is not ranked is not either.
     """
     known = np.isfinite(values).all(axis=1)
-    pos = {int(n): i for i, n in enumerate(numbers)}
-    groups: dict[int, list[int]] = {}
-    for i, n in enumerate(numbers):
-        c = confirms[i]
-        original = int(n) if math.isnan(c) else int(c)
-        if known[i] and original in pos and known[pos[original]]:
-            groups.setdefault(original, []).append(i)  # a repeat without its original: unranked
-    originals = sorted(groups)
-    if not originals:
+    repeat = ~np.isnan(confirms)
+    base = np.flatnonzero(known & ~repeat)
+    if not len(base):
         return []
-    k = values.shape[1]
-    means, resolution, info = np.empty((len(originals), k)), np.empty((len(originals), k)), []
-    for g, original in enumerate(originals):
-        members = sorted(groups[original], key=lambda i: numbers[i])
-        vals = values[members]
-        seeds = len(members)
-        means[g] = vals.mean(axis=0)
-        std = float(vals[:, 0].std(ddof=1)) if seeds > 1 else None
-        # Eval-set noise does not shrink with seeds (same dev set); the seed-to-seed spread
-        # of the mean does, and so does a meter's run-to-run noise.
-        resolution[g] = res[members].mean(axis=0)
-        resolution[g, 1:] /= math.sqrt(seeds)
-        if std is not None:
-            resolution[g, 0] = max(resolution[g, 0], std / math.sqrt(seeds))
-        info.append({"number": original, "seeds": seeds, "metric_std": std,
-                     "repeats": tuple(int(numbers[i]) for i in members if numbers[i] != original)})
+    means, resolution = values[base].copy(), res[base].copy()
+    seeds = np.ones(len(base), dtype=int)
+    std = np.full(len(base), np.nan)
+    repeats: dict[int, tuple[int, ...]] = {}
+    rows = np.flatnonzero(known & repeat)
+    if len(rows):
+        at = {int(numbers[i]): g for g, i in enumerate(base)}
+        groups: dict[int, list[int]] = {}
+        for i in rows:
+            g = at.get(int(confirms[i]))
+            if g is not None:
+                groups.setdefault(g, []).append(int(i))
+        for g, members in groups.items():
+            members = [int(base[g]), *sorted(members, key=lambda i: numbers[i])]
+            n = len(members)
+            means[g] = values[members].mean(axis=0)
+            std[g] = values[members, 0].std(ddof=1)
+            seeds[g] = n
+            repeats[g] = tuple(int(numbers[i]) for i in members[1:])
+            # Eval-set noise does not shrink with seeds (same dev set); the seed-to-seed
+            # spread of the mean does, and so does a meter's run-to-run noise.
+            resolution[g] = res[members].mean(axis=0)
+            resolution[g, 1:] /= math.sqrt(n)
+            resolution[g, 0] = max(resolution[g, 0], std[g] / math.sqrt(n))
     directions = [d for _, d in objectives]
-    mask = epsilon_pareto_mask(means, directions, resolution)
-    on = np.flatnonzero(mask)
+    on = np.flatnonzero(epsilon_pareto_mask(means, directions, resolution))
     ties = epsilon_ties(means[on], directions, resolution[on])
-    out = []
-    for a, g in enumerate(on):
-        out.append({**info[g], "values": means[g].tolist(),
-                    "resolution": {name: float(r) for (name, _), r in
-                                   zip(objectives, resolution[g], strict=True)},
-                    "tied_with": tuple(sorted(info[on[b]]["number"] for b in ties[a]))})
-    return out
+    names = [name for name, _ in objectives]
+    return [{"number": int(numbers[base[g]]), "seeds": int(seeds[g]),
+             "metric_std": None if np.isnan(std[g]) else float(std[g]),
+             "repeats": repeats.get(int(g), ()), "values": means[g].tolist(),
+             "resolution": dict(zip(names, resolution[g].tolist(), strict=True)),
+             "tied_with": tuple(sorted(int(numbers[base[on[b]]]) for b in ties[a]))}
+            for a, g in enumerate(on)]
 
 
 def _front_records(points: list[dict[str, Any]], records: dict[int, Any],

@@ -335,11 +335,15 @@ def _near_front(pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndar
         np.random.default_rng(0).choice(len(pts), _SAMPLE, replace=False))
     front = sample[pareto_mask(pts[sample], ["minimize"] * k)]
     for stage in range(2):
-        cols = pts[idx]
-        alive = np.ones(len(idx), dtype=bool)
-        for pivot in pts[front] + shift:
-            alive &= ~((cols >= pivot).all(axis=1) & (cols > pivot).any(axis=1))
-        idx = idx[alive]
+        cols = np.ascontiguousarray(pts[idx].T)  # one row per objective: fast compares
+        for pivot in pts[front] + shift:  # drop the dominated after each pivot: less to scan
+            weak = cols[0] >= pivot[0]
+            strict = cols[0] > pivot[0]
+            for row, value in zip(cols[1:], pivot[1:], strict=True):
+                weak &= row >= value
+                strict |= row > value
+            keep = ~(weak & strict)
+            idx, cols = idx[keep], cols[:, keep]
         if stage == 0:
             front = idx[pareto_mask(pts[idx], ["minimize"] * k)]
     return idx, front

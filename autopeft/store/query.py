@@ -365,16 +365,22 @@ def trial_facts(session: Session, study_id: int, primary: str) -> TrialFacts:
     numbers = np.array([r[0] for r in rows], dtype=np.int64)
 
     def floats(i: int) -> np.ndarray:
-        out = np.full(len(rows), np.nan)
-        for j, row in enumerate(rows):
-            value = row[i]
-            if isinstance(value, str):  # PostgreSQL's ->> gives text
-                try:
-                    value = float(value)
-                except ValueError:
-                    value = None
-            if _number(value) is not None:
-                out[j] = value
+        column = [r[i] for r in rows]
+        try:  # numbers and NULLs (SQLite): numpy converts them in C, None -> NaN
+            if any(isinstance(v, (bool, str)) for v in column[:1]):
+                raise TypeError
+            out = np.array(column, dtype=float)
+        except (TypeError, ValueError):  # text from PostgreSQL's ->>, or anything else
+            out = np.full(len(rows), np.nan)
+            for j, value in enumerate(column):
+                if isinstance(value, str):
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        value = None
+                if _number(value) is not None:
+                    out[j] = value
+        out = out.reshape(len(rows))
         out[~np.isfinite(out)] = np.nan
         return out
 
