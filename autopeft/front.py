@@ -1,9 +1,12 @@
 """The Pareto front's rules: which trials count, how objective values are read, and order.
 
-One place for what ``front``, ``search``, the store's fast SQL path and the Tune callback
-all mean by "the front"; rendering lives in :mod:`autopeft.report`. Importing this module
-loads numpy only (no SQLAlchemy, no rich): trials are any objects with ``TrialRecord``'s
-attributes.
+One place for what ``front``, ``search``, ``confirm`` and the Tune callback all mean by "the
+front": the front within noise. Each objective is ranked at its resolution (the metric's
+standard error, the memory meter's run-to-run noise, exact counts), a trial's repeats with
+other seeds (``extra["confirms"]``) are averaged into it, and points within noise of each
+other are tied (:class:`FrontTrial`). Rendering lives in :mod:`autopeft.report`. Importing
+this module loads numpy only (no SQLAlchemy, no rich): trials are any objects with
+``TrialRecord``'s attributes.
 """
 
 from __future__ import annotations

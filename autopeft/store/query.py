@@ -16,6 +16,11 @@ result is exactly ``pareto_trials(completed trials)``. Values are read as
 NULL, else a number under a key of ``metrics`` (booleans, text and non-finite numbers are no
 value). Step 2 filters in SQL only when every objective is a numeric column (the default
 objectives); otherwise all values are read and the same pivots are applied in numpy.
+
+``autopeft front`` itself ranks within noise (:func:`autopeft.front.front_trials`): it reads
+every completed trial's values with :func:`objective_matrix` and what the resolutions need
+with :func:`trial_facts` (no pivots here: a point's resolution and seed mean decide what it
+dominates), then full rows for the front alone.
 """
 
 from __future__ import annotations
