@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 # The one direction table: values times sign are minimised (-1 flips a maximised column).
 _SIGN = {"maximize": -1.0, "max": -1.0, "minimize": 1.0, "min": 1.0}
 _BLOCK = 512  # rows compared at once by the k >= 4 front: (front + block) x block x k
+_SAMPLE = 1024  # points whose front gives the first pivots of a front within noise
 
 
 def direction_sign(direction: str) -> float:
@@ -243,3 +244,125 @@ def _hv_3d(pts: np.ndarray, ref: np.ndarray) -> float:
         next_c = rows[i + 1][2] if i + 1 < len(rows) else r3
         volume += area * (next_c - c)
     return volume
+
+
+# -- fronts within noise ------------------------------------------------------------------
+
+
+def _resolution_matrix(resolution: ArrayLike, n: int, k: int) -> np.ndarray:
+    res = np.asarray(resolution, dtype=float)
+    if res.shape == (k,):
+        res = np.broadcast_to(res, (n, k))
+    if res.shape != (n, k):
+        raise ValueError(f"resolution must have shape ({k},) or ({n}, {k}), got {res.shape}")
+    if np.isnan(res).any() or (res < 0).any():
+        raise ValueError("resolution must be finite and non-negative")
+    return res
+
+
+def epsilon_pareto_mask(
+    values: ArrayLike, directions: Sequence[str], resolution: ArrayLike
+) -> np.ndarray:
+    """Boolean mask of the rows that no other row dominates by more than the noise.
+
+    ``q`` epsilon-dominates ``p`` when ``q`` is better than ``p`` by more than the
+    resolution in at least one objective and worse by no more than the resolution in any.
+    The resolution of a pair is the larger of the two points' own (``resolution[i, j]`` is
+    how precisely row ``i``'s objective ``j`` is known), so a noisy point neither dominates
+    nor is dominated by a margin inside its own noise. With zero resolution this is
+    :func:`pareto_mask`.
+
+    The relation is not transitive, so candidates are checked pairwise, but only near the
+    front: with ``e`` the largest resolution of each objective, a point that some other
+    point moved back by ``e`` still strictly dominates is epsilon-dominated (not a
+    candidate), and a point that one moved back by ``2e`` strictly dominates cannot be the
+    only point dominating anything (that one dominates whatever it does), so it is not
+    needed as a dominator. Typically both sets are a small multiple of the front: 100,000
+    points cost a few pivot sweeps plus candidates x dominators x k comparisons.
+
+    Args:
+        values: ``(n, k)`` objective values; rows with NaN are never on the front and never
+            dominate anything.
+        directions: ``k`` directions, ``"maximize"`` or ``"minimize"``.
+        resolution: ``(n, k)`` or ``(k,)`` non-negative noise levels, in the objectives' units.
+
+    Returns:
+        ``(n,)`` bool array, True for rows on the front within noise.
+    """
+    arr = _as_minimization(values, directions)
+    n, k = arr.shape
+    mask = np.zeros(n, dtype=bool)
+    finite = ~np.isnan(arr).any(axis=1)
+    if n == 0 or k == 0 or not finite.any():
+        return mask
+    res = _resolution_matrix(resolution, n, k)
+    idx = np.flatnonzero(finite)
+    pts, eps = arr[idx], res[idx]
+    widest = eps.max(axis=0)
+    cand, front = _near_front(pts, widest)
+    dom, _ = _near_front(pts, 2 * widest)
+    # Most candidates fall to a point of the plain front: check those first, all at once.
+    alive = np.ones(len(cand), dtype=bool)
+    for f in front:
+        alive &= ~_eps_dominates(pts[f], eps[f], pts[cand], eps[cand])
+    cand = cand[alive]
+    verdict = np.ones(len(cand), dtype=bool)
+    for start in range(0, len(cand), 64):  # (64 x dominators x k) booleans at a time
+        c = cand[start : start + 64]
+        e = np.maximum(eps[c][:, None, :], eps[dom][None, :, :])  # pair resolutions
+        diff = pts[dom][None, :, :] - pts[c][:, None, :]  # q - p: negative where q is better
+        dominated = (diff <= e).all(axis=2) & (diff < -e).any(axis=2)
+        verdict[start : start + 64] = ~dominated.any(axis=1)
+    mask[idx[cand]] = verdict
+    return mask
+
+
+def _eps_dominates(q: np.ndarray, q_eps: np.ndarray, pts: np.ndarray,
+                   eps: np.ndarray) -> np.ndarray:
+    """Which rows of ``pts`` (minimised) the point ``q`` epsilon-dominates."""
+    e = np.maximum(eps, q_eps)
+    diff = q - pts
+    return (diff <= e).all(axis=1) & (diff < -e).any(axis=1)
+
+
+def _near_front(pts: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the points that no other point, moved back by ``shift``, strictly
+    dominates (minimised), and of the plain front among them. Pivots: the front of a fixed
+    sample, then the front of the survivors (which is the whole set's front)."""
+    idx = np.arange(len(pts))
+    k = pts.shape[1]
+    sample = idx if len(pts) <= _SAMPLE else np.sort(
+        np.random.default_rng(0).choice(len(pts), _SAMPLE, replace=False))
+    front = sample[pareto_mask(pts[sample], ["minimize"] * k)]
+    for stage in range(2):
+        cols = np.ascontiguousarray(pts[idx].T)  # one row per objective: fast compares
+        for pivot in pts[front] + shift:  # drop the dominated after each pivot: less to scan
+            weak = cols[0] >= pivot[0]
+            strict = cols[0] > pivot[0]
+            for row, value in zip(cols[1:], pivot[1:], strict=True):
+                weak &= row >= value
+                strict |= row > value
+            keep = ~(weak & strict)
+            idx, cols = idx[keep], cols[:, keep]
+        if stage == 0:
+            front = idx[pareto_mask(pts[idx], ["minimize"] * k)]
+    return idx, front
+
+
+def epsilon_ties(
+    values: ArrayLike, directions: Sequence[str], resolution: ArrayLike
+) -> list[list[int]]:
+    """For each row, the other rows within the pair's resolution in every objective.
+
+    Tied points cannot be told apart by the measurements: neither epsilon-dominates the
+    other. O(n^2 k): meant for a front, not for a whole study. Rows with NaN tie nothing.
+    """
+    arr = _as_minimization(values, directions)
+    n, k = arr.shape
+    res = _resolution_matrix(resolution, n, k)
+    finite = ~np.isnan(arr).any(axis=1)
+    e = np.maximum(res[:, None, :], res[None, :, :])
+    close = (np.abs(arr[:, None, :] - arr[None, :, :]) <= e).all(axis=2)
+    close &= finite[:, None] & finite[None, :]
+    np.fill_diagonal(close, False)
+    return [np.flatnonzero(row).tolist() for row in close]

@@ -61,6 +61,8 @@ _LABELS = {
     "trials_per_device": "trials/device",
     "gpu_count": "gpus",
     "peak_tflops": "peak TFLOPS",
+    "metric_std": "± std",
+    "tied_with": "tied with",
 }
 
 
@@ -144,6 +146,42 @@ def trial_rows(
     return Rows(rows, columns, empty="no trials")
 
 
+def front_rows(front: Sequence[Any], *, detailed: bool, primary: str = "primary_metric") -> Rows:
+    """:func:`trial_rows` of front points (:class:`autopeft.front.FrontTrial`) plus what the
+    front knows of each: ``seeds`` (runs averaged), ``metric_std`` (the primary metric's
+    standard deviation over them, None for one), ``tied_with`` (front trials within noise of
+    this one) and, when ``detailed``, ``resolution`` (per objective, what counted as noise)."""
+    rows = trial_rows(front, detailed=detailed, primary=primary)
+    added = ["seeds", "metric_std", "tied_with"] + (["resolution"] if detailed else [])
+    at = rows.columns.index(primary) + 1
+    columns = rows.columns[:at] + added + rows.columns[at:]
+    out = []
+    for point, row in zip(front, rows, strict=True):
+        row.update(seeds=point.seeds, metric_std=point.metric_std,
+                   tied_with=list(point.tied_with), resolution=dict(point.resolution))
+        out.append({c: row[c] for c in columns})
+    return Rows(out, columns, empty="no trials")
+
+
+def resolution_caption(front: Sequence[Any], objectives: Sequence[Sequence[str]]) -> str:
+    """One line saying which differences the front treated as noise, per objective."""
+    parts = []
+    for i, (name, _) in enumerate(objectives):
+        values = [p.resolution.get(name, 0.0) for p in front]
+        lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+        memory = name in ("peak_memory", "peak_memory_bytes", "memory")
+        if hi == 0:
+            parts.append(f"{name} exact")
+            continue
+        fmt = (lambda v: f"{v / 2**20:.0f} MiB") if memory else (lambda v: f"{v:.3g}")
+        span = fmt(hi) if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)}"
+        why = ("the meter's run-to-run noise" if memory else
+               "standard error on the dev set" if i == 0 else "resolution")
+        parts.append(f"{name} ±{span} ({why})")
+    return ("Within noise (not told apart): " + "; ".join(parts)
+            + ". Means over seeds where confirmed.")
+
+
 def study_rows(summaries: Sequence[StudySummary]) -> Rows:
     """One flat dict per study, as listed by ``autopeft studies``."""
     columns = [
@@ -188,6 +226,7 @@ def render(
     title: str | None = None,
     width: int | None = None,
     color: bool = False,
+    caption: str | None = None,
 ) -> str:
     """Render rows as ``"table"`` (rich, for people), ``"json"`` or ``"csv"``.
 
@@ -195,6 +234,7 @@ def render(
         rows: Row dicts, ideally :class:`Rows` (which carries the columns of empty results).
         fmt: ``"table"``, ``"json"`` or ``"csv"``.
         title: Table title (tables only).
+        caption: Line under the table (tables only).
         width: Table width; defaults to the terminal's (160 when not a terminal). Related
             values share a cell, text wraps and minor columns are left out (named under the
             table) to fit it; a table that still cannot fit without cutting cells is
@@ -243,6 +283,8 @@ def render(
     if hidden:
         notes.append(f"not shown at this width: {', '.join(view.labels[c] for c in hidden)} "
                      "(-f json or -f csv has every column)")
+    if caption:
+        notes.insert(0, caption)
     table = Table(title=title, caption="\n".join(notes) or None, box=box.SIMPLE_HEAD,
                   highlight=False, caption_justify="left", pad_edge=False)
     for c in view.shown:
@@ -409,6 +451,10 @@ def _table_cell(column: str, value: Any) -> str:
         return f"{value:.3g}"
     if column in ("train_seconds", "eval_seconds", "examples_per_second"):
         return f"{value:.1f}"
+    if column == "metric_std":
+        return f"±{value:.3f}"
+    if column == "tied_with":
+        return ("≈ " + ",".join(map(str, value))) if value else ""
     if column == "is_pareto":
         return "*" if value else ""
     if column == "objectives":

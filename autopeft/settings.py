@@ -73,6 +73,10 @@ class SearchSettings:
     """steps between dev evaluations with --scheduler asha (default: epoch)"""
     seed: int = 0
     """seed of the sampler, data subsampling and every trial"""
+    confirm_seeds: int | None = field(default=None, metadata=option(positive=True,
+                                                                     metavar="K"))
+    """when the search ends, run each front configuration again with K more seeds (--seed+1
+    ... --seed+K); the front then ranks the means (also later: `autopeft confirm`)"""
     batch_size: int = field(default=16, metadata=option(positive=True))
     """training batch size (16)"""
     max_length: int = field(default=256, metadata=option(positive=True))
@@ -141,7 +145,8 @@ class SearchSettings:
 
     # -- to the trial ----------------------------------------------------------------------
     def to_trial_config(self, sampled: Any, *, model_path: str, threads: int | None,
-                        save_dir: str | None = None, grad_accum: int = 1) -> Any:
+                        save_dir: str | None = None, grad_accum: int = 1,
+                        seed: int | None = None) -> Any:
         """The trial's :class:`TrialConfig`: these settings plus one sampled configuration.
 
         Args:
@@ -151,6 +156,7 @@ class SearchSettings:
             threads: torch CPU threads of the trial (its CPU share).
             save_dir: Where a completed trial saves its adapter, or None.
             grad_accum: Micro-batches per batch, as the memory planner decided.
+            seed: The trial's seed when it is not the study's (a confirmation repeat).
         """
         from autopeft.runner.config import TrialConfig
 
@@ -159,7 +165,8 @@ class SearchSettings:
             task=self.task, model=model_path, method=sampled.method, params=sampled.params,
             learning_rate=sampled.learning_rate, epochs=budget.epochs,
             max_steps=budget.max_steps, timeout=budget.trial_timeout,
-            batch_size=self.batch_size, max_length=self.max_length, seed=self.seed,
+            batch_size=self.batch_size, max_length=self.max_length,
+            seed=self.seed if seed is None else seed,
             precision=self.precision, threads=threads, eval_every=self.eval_every,
             save_dir=save_dir, save_full=self.save_full, grad_accum=grad_accum,
             trust_remote_code=self.trust_remote_code,

@@ -83,7 +83,15 @@ ROW_FIELDS = (
     "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
 )
 EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
-                "adapter_path", "predicted_peak_bytes", "grad_accum")
+                "adapter_path", "predicted_peak_bytes", "grad_accum", "seed", "confirms")
+# A confirmation repeat's extra: the trial it repeats with another seed (autopeft confirm).
+CONFIRMS_KEY = "confirms"
+
+
+def confirms(extra: dict[str, Any] | None) -> int | None:
+    """The trial a stored trial repeats with another seed (None: an ordinary trial)."""
+    value = (extra or {}).get(CONFIRMS_KEY)
+    return None if value is None or isinstance(value, bool) else int(value)
 
 
 def trial_row(result: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,6 @@ def _out(text: str) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from autopeft.cli.progress import make_display
     from autopeft.controller.search import run_search
-    from autopeft.front import front_trials
-    from autopeft.report import render, trial_rows
     from autopeft.settings import SearchSettings
     from autopeft.store import Store
 
@@ -25,24 +23,36 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         with display:
             name = run_search(settings, say=display.say, progress=display.handle)
-    store = Store(args.storage)
-    front = front_trials(store, name)
-    rows = trial_rows(front, detailed=False, primary=store.require_study(name).primary)
-    _out(render(rows, "table", title=f"Pareto front of {name}"))
+    _out(_front_text(Store(args.storage), name, "table"))
     _out(f"study: {name}  (autopeft front --study {name}; autopeft trials --study {name})")
     return 0
 
 
+def _front_text(store: object, name: str, fmt: str) -> str:
+    from autopeft.front import front_trials, study_objectives
+    from autopeft.report import front_rows, render, resolution_caption
+
+    study = store.require_study(name)
+    front = front_trials(store, name)
+    rows = front_rows(front, detailed=fmt != "table", primary=study.primary)
+    return render(rows, fmt, title=f"Pareto front of {name}",
+                  caption=resolution_caption(front, study_objectives(study)))
+
+
 def cmd_front(args: argparse.Namespace) -> int:
-    from autopeft.front import front_trials
-    from autopeft.report import render, trial_rows
     from autopeft.store import Store
 
-    store = Store(args.storage)
-    study = store.require_study(args.study)
-    rows = trial_rows(front_trials(store, args.study), detailed=args.format != "table",
-                      primary=study.primary)
-    _out(render(rows, args.format, title=f"Pareto front of {args.study}"))
+    _out(_front_text(Store(args.storage), args.study, args.format))
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from autopeft.controller.search import run_confirm
+    from autopeft.store import Store
+
+    run_confirm(args.study, seeds=args.seeds, storage=args.storage,
+                ray_address=args.ray_address, say=_out)
+    _out(_front_text(Store(args.storage), args.study, "table"))
     return 0
 
 

@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(f)
     _add_common(f)
 
+    c = sub.add_parser("confirm", help="run each front configuration again with more seeds; "
+                                       "the front then ranks the means")
+    c.add_argument("--study", required=True)
+    c.add_argument("--seeds", type=_positive_int, default=4,
+                   help="seeds beyond the search's own: --seed+1 ... --seed+K (4: five in all); "
+                        "seeds already run are not run again")
+    c.add_argument("--ray-address", metavar="ADDRESS",
+                   help="join an existing Ray cluster (default: local Ray)")
+    _add_common(c)
+
     t = sub.add_parser("trials", help="every trial of a study")
     t.add_argument("--study", required=True, help=STUDY_HELP)
     t.add_argument("--status", help="only trials with this status")

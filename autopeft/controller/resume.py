@@ -19,6 +19,7 @@ from autopeft.status import (
     RESULT_ATTR,
     StudyStatus,
     TrialStatus,
+    confirms,
     controller_alive,
 )
 
@@ -88,7 +89,23 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
     for trial in study.get_trials(deepcopy=False):
         if trial.number in stored:
             continue
-        if trial.state == TrialState.RUNNING:
+        repeat = trial.user_attrs.get("confirms")
+        if trial.state == TrialState.RUNNING and repeat is not None:
+            # a confirmation repeat: `autopeft confirm` plans the missing seeds anew
+            try:
+                cfg = decode_config(space, trial.params)
+                method, params, lr = cfg.method, cfg.params, cfg.learning_rate
+            except AutopeftError:  # killed before its fixed params were set
+                method, params, lr = trial.params.get("method", "?"), {}, None
+            store.add_trial(
+                name, number=trial.number, method=method, params=params,
+                learning_rate=lr, status=TrialStatus.INTERRUPTED,
+                reason="the controller stopped while this repeat ran; confirming again runs "
+                       "its seed again", started_at=trial.datetime_start,
+                extra={"confirms": int(repeat), "seed": int(trial.user_attrs.get("seed", -1))})
+            study.tell(trial.number, state=TrialState.FAIL)
+            out.interrupted.append(trial.number)
+        elif trial.state == TrialState.RUNNING:
             stopped = "the search controller stopped while this trial "
             try:
                 cfg = decode_config(space, trial.params)
@@ -116,5 +133,7 @@ def recover(store: Any, name: str, optuna_study_name: str, space: Any) -> Recove
 
 
 def finished_count(store: Any, name: str) -> int:
-    """Trials that used up budget: every stored trial except interrupted ones."""
-    return sum(1 for t in store.trials(name) if TrialStatus(t.status).used_budget)
+    """Trials that used up budget: every stored trial except interrupted ones and the
+    repeats of ``autopeft confirm`` (they try no new configuration)."""
+    return sum(1 for t in store.trials(name)
+               if TrialStatus(t.status).used_budget and confirms(t.extra) is None)

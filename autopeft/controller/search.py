@@ -10,6 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,16 @@ def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
     return res
 
 
-def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None,
+def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None, *,
+               space: Any = None, confirm_only: bool = False,
                progress: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Run (or continue) a search; returns the study name. Raises AutopeftError on bad input.
 
     A study that exists already is continued when the task, model and space agree (the
-    same command run again, or ``--resume``); otherwise it is refused. ``progress``
-    receives live progress messages of the running trials (see ``tune_study``).
+    same command run again, or ``--resume``); otherwise it is refused. ``space`` is a loaded
+    search space to use instead of ``settings.space``; with ``confirm_only`` no new
+    configuration runs, only the confirmation of the front (``settings.confirm_seeds``).
+    ``progress`` receives live progress messages of the running trials (see ``tune_study``).
     """
     from autopeft.controller import resume
     from autopeft.hardware.nvml import hardware_summary
@@ -98,7 +102,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
 
     say = say or (lambda line: print(line, flush=True))
     spec = get_task(settings.task)
-    space = load_space(settings.space)
+    space = space if space is not None else load_space(settings.space)
     store = Store(settings.storage)
     name = settings.study or make_study_name(settings.task, settings.model)
     existing = store.get_study(name)
@@ -151,13 +155,14 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         store.update_study_settings(name, controller_identity(), status=StudyStatus.RUNNING)
         rec = resume.recover(store, name, resume.optuna_study_name(name), space)
         done = resume.finished_count(store, name)
-        remaining = settings.budget.trials - done
+        remaining = 0 if confirm_only else settings.budget.trials - done
         say(f"resuming study {name} in {store.safe_url}: {done} trials done"
             + (f", {len(rec.interrupted)} interrupted (queued again: "
                f"{', '.join(map(str, rec.interrupted))})" if rec.interrupted else "")
             + (f", {len(rec.recovered)} recovered" if rec.recovered else "")
-            + f"; {max(remaining, 0)} to run")
-        if remaining <= 0:
+            + ("; confirming the front only" if confirm_only else
+               f"; {max(remaining, 0)} to run"))
+        if remaining <= 0 and not settings.confirm_seeds:
             store.set_study_status(name, StudyStatus.FINISHED, finished=True)
             if not settings.ray_address:
                 ray.shutdown()
@@ -166,10 +171,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         from autopeft.controller.tuning import tune_study
 
         tune_study(store=store, name=name, settings=settings, space=space, data=data,
-                   resources=resources, model_path=ref.path, num_samples=remaining,
+                   resources=resources, model_path=ref.path, num_samples=max(remaining, 0),
                    artifacts=str(artifacts), profile=profile, model_config=ref.config,
                    say=say, cover_methods=settings.cover_methods and existing is None,
-                   progress=progress)
+                   confirm_seeds=settings.confirm_seeds, progress=progress)
     except KeyboardInterrupt:
         store.set_study_status(name, StudyStatus.INTERRUPTED, finished=True)
         raise
@@ -178,3 +183,36 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         raise
     store.set_study_status(name, StudyStatus.FINISHED, finished=True)
     return name
+
+
+def stored_settings(study: Any, *, storage: str | None, ray_address: str | None,
+                    confirm_seeds: int) -> SearchSettings:
+    """The settings a stored study was searched with, to run more of it (``confirm``)."""
+    from dataclasses import fields
+
+    from autopeft.budget import Budget
+
+    stored = study.settings or {}
+    kept = {f.name: stored[f.name] for f in fields(SearchSettings)
+            if f.name in stored and f.name not in ("ray_address", "confirm_seeds")}
+    budget = Budget(**{f.name: study.budget[f.name] for f in fields(Budget)
+                       if f.name in (study.budget or {})})
+    return SearchSettings(**{**kept, "study": study.name, "storage": storage,
+                             "ray_address": ray_address, "confirm_seeds": confirm_seeds,
+                             "budget": budget})
+
+
+def run_confirm(name: str, *, seeds: int, storage: str | None = None,
+                ray_address: str | None = None,
+                say: Callable[[str], None] | None = None) -> None:
+    """``autopeft confirm``: run each front configuration of a stored study again with
+    ``seeds`` more seeds (only the seeds it lacks: run it again after an interruption).
+    The study's own settings, data and search space are used; no new configuration runs."""
+    from autopeft.space import space_from_dict
+    from autopeft.store import Store
+
+    study = Store(storage).require_study(name)
+    settings = stored_settings(study, storage=storage, ray_address=ray_address,
+                               confirm_seeds=seeds)
+    run_search(replace(settings, resume=True), say=say, space=space_from_dict(study.space),
+               confirm_only=True)

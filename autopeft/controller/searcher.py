@@ -35,7 +35,12 @@ NUMBER_KEY = "_trial_number"
 GRAD_ACCUM_KEY = "_grad_accum"
 GPU_KEY = "_gpu"
 PREDICTED_KEY = "_predicted_peak"
-PRIVATE_KEYS = (NUMBER_KEY, GRAD_ACCUM_KEY, GPU_KEY, PREDICTED_KEY)
+SEED_KEY = "_seed"  # a confirmation repeat's seed
+CONFIRMS_KEY = "_confirms"  # ... and the trial it repeats
+PRIVATE_KEYS = (NUMBER_KEY, GRAD_ACCUM_KEY, GPU_KEY, PREDICTED_KEY, SEED_KEY, CONFIRMS_KEY)
+# Optuna user attributes of a repeat (set when it is enqueued): the trial it repeats, its seed.
+CONFIRMS_ATTR = "confirms"
+SEED_ATTR = "seed"
 DUPLICATE_ATTR = "duplicate_of"
 # Stop a search whose space keeps producing configurations that cannot fit the profile.
 MAX_INFEASIBLE_IN_A_ROW = 25
@@ -249,3 +254,72 @@ class StudySearcher(Searcher):
             self.study.tell(ot, state=TrialState.PRUNED)
         else:
             self.study.tell(ot, state=TrialState.FAIL)
+
+
+def link_extra(config: dict[str, Any]) -> dict[str, Any]:
+    """The stored ``extra`` that links a repeat to the trial it repeats ({} otherwise)."""
+    if config.get(CONFIRMS_KEY) is None:
+        return {}
+    return {"confirms": int(config[CONFIRMS_KEY]), "seed": int(config[SEED_KEY])}
+
+
+class RepeatSearcher(StudySearcher):
+    """Hands Tune fixed configurations to run again with other seeds (``autopeft confirm``).
+
+    Each repeat is an Optuna trial of the same study, enqueued with the original's params
+    and the user attributes ``confirms`` (the original's number) and ``seed``, so its number
+    is its number in our table, memory planning and the store callback treat it like any
+    trial, and a resume finds it. It never counts as a new configuration (its params are
+    the original's, already run) and the sampler learns from its values like any trial's.
+
+    Args:
+        jobs: ``(original number, seed, original's Optuna params)`` to run, in order.
+        Other arguments: as :class:`StudySearcher`.
+    """
+
+    def __init__(self, space: Any, *, jobs: Sequence[tuple[int, int, dict]], **kwargs: Any):
+        super().__init__(space, **kwargs)
+        self.jobs = list(jobs)
+        self.requeue: list[dict] = []
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        from optuna.trial import TrialState
+
+        while self.jobs:
+            original, seed, params = self.jobs.pop(0)
+            self.study.enqueue_trial(params, user_attrs={CONFIRMS_ATTR: original,
+                                                         SEED_ATTR: seed})
+            while True:
+                ot = self.study.ask()  # the oldest waiting trial: ours, unless older ones wait
+                constants = self.define(ot)
+                attrs = ot.user_attrs
+                if (attrs.get(CONFIRMS_ATTR), attrs.get(SEED_ATTR)) == (original, seed):
+                    break
+                # Waiting since an earlier run: a search trial queued again by a resume
+                # (queued again when confirmation ends) or a stale repeat (planned anew).
+                if CONFIRMS_ATTR not in attrs:
+                    self.requeue.append(dict(ot.params))
+                self.study.tell(ot, state=TrialState.FAIL)
+            config = {**ot.params, **constants, NUMBER_KEY: ot.number, SEED_KEY: seed,
+                      CONFIRMS_KEY: original}
+            if self.planner is None:
+                self.live[trial_id] = ot
+                return config
+            try:
+                plan = self.planner(config)
+            except Exception as exc:  # noqa: BLE001 - one repeat ends, not the confirmation
+                self._tell_stored(ot, TrialState.FAIL, self.on_plan_error, config, exc)
+                continue
+            if plan.fits:
+                config.update({GRAD_ACCUM_KEY: plan.grad_accum, GPU_KEY: plan.gpu_fraction,
+                               PREDICTED_KEY: plan.predicted_bytes})
+                self.live[trial_id] = ot
+                return config
+            self._tell_stored(ot, TrialState.FAIL, self.on_infeasible, config, plan)
+        return Searcher.FINISHED
+
+    def requeue_waiting(self) -> None:
+        """Queue again the search trials this searcher had to take out of Optuna's queue."""
+        for params in self.requeue:
+            self.study.enqueue_trial(params, skip_if_exists=False)
+        self.requeue.clear()

@@ -13,7 +13,6 @@ from autopeft.status import TrialStatus
 OBJECTIVE_KEYS = ("trainable_params", "peak_memory")
 
 
-
 def objective_values(result: dict[str, Any], primary: str) -> dict[str, Any]:
     """Objective values for Optuna; empty unless the trial completed."""
     if result.get("status") != TrialStatus.COMPLETED:
@@ -40,10 +39,12 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     from ray import tune
 
     from autopeft.controller.searcher import (
+        CONFIRMS_KEY,
         GRAD_ACCUM_KEY,
         NUMBER_KEY,
         PREDICTED_KEY,
         PRIVATE_KEYS,
+        SEED_KEY,
     )
     from autopeft.runner.trial import run_trial
     from autopeft.space import decode_config, space_from_dict
@@ -54,11 +55,13 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     save_dir = f"{artifacts}/trial-{number}" if artifacts else None
     cfg = settings.to_trial_config(sampled, model_path=model_path, threads=threads,
                                    save_dir=save_dir,
-                                   grad_accum=int(config.get(GRAD_ACCUM_KEY) or 1))
+                                   grad_accum=int(config.get(GRAD_ACCUM_KEY) or 1),
+                                   seed=config.get(SEED_KEY))
     where = {"node_id": ray.get_runtime_context().get_node_id(),
              "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
-             "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}
+             "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum,
+             "seed": cfg.seed, "confirms": config.get(CONFIRMS_KEY)}
     primary = data.spec.primary_metric
 
     def report(partial: dict[str, Any]) -> None:

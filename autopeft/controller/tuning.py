@@ -23,10 +23,13 @@ from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 
 from autopeft.controller.resume import optuna_study_name  # noqa: E402
 from autopeft.controller.searcher import (  # noqa: E402
+    CONFIRMS_ATTR,
     GPU_KEY,
     NUMBER_KEY,
     PRIVATE_KEYS,
+    SEED_ATTR,
     StudySearcher,
+    link_extra,
     make_sampler,
     open_study,
 )
@@ -110,12 +113,16 @@ class StoreCallback(Callback):
         number = int(trial.config[NUMBER_KEY])
         fields = trial_row(row)
         fields["method"] = fields["method"] or trial.config.get("method")
-        fields["extra"].update(ray_trial_id=trial.trial_id)
+        link = link_extra(trial.config)
+        fields["extra"].update(ray_trial_id=trial.trial_id, **link)
         self.db.add_trial(self.name, number=number, started_at=self.started.get(trial.trial_id),
                           finished_at=datetime.now(timezone.utc), **fields)
         self.stored.add(trial.trial_id)
         self.done += 1
-        self.say(progress_line(self.done, self.total, number, row, self.primary))
+        line = progress_line(self.done, self.total, number, row, self.primary)
+        if link:
+            line += f" (repeat of trial {link['confirms']}, seed {link['seed']})"
+        self.say(line)
         if self.on_stored is not None:
             self.on_stored(number, row)
         if row.get("status") == TrialStatus.COMPLETED:
@@ -140,14 +147,14 @@ class StoreCallback(Callback):
                "peak_memory_bytes": plan.predicted_bytes, "memory_kind": "predicted",
                "trainable_params": (pred.get("details") or {}).get("trainable_params"),
                "total_params": (pred.get("details") or {}).get("total_params")}
-        self._store_unlaunched(number, row, {"prediction": pred})
+        self._store_unlaunched(number, row, {"prediction": pred, **link_extra(config)})
 
     def record_plan_error(self, number: int, config: dict, exc: BaseException) -> None:
         """Store a configuration whose memory planning raised (never trained)."""
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
         row = {**self._decoded(config), "status": TrialStatus.FAILED,
                "reason": f"memory prediction failed: {type(exc).__name__}: {first}"}
-        self._store_unlaunched(number, row, {})
+        self._store_unlaunched(number, row, link_extra(config))
 
     def _store_unlaunched(self, number: int, row: dict[str, Any], extra: dict) -> None:
         fields = trial_row(row)
@@ -167,7 +174,11 @@ class StoreCallback(Callback):
                     "method": ot_trial.params.get("method", "?")}
                 fields = trial_row({**sampled, "status": TrialStatus.INTERRUPTED,
                                     "reason": reason})
+                attrs = ot_trial.user_attrs
                 fields["extra"] = {"ray_trial_id": trial_id}
+                if CONFIRMS_ATTR in attrs:
+                    fields["extra"].update(confirms=int(attrs[CONFIRMS_ATTR]),
+                                           seed=int(attrs[SEED_ATTR]))
                 self.db.add_trial(self.name, number=ot_trial.number,
                                   started_at=self.started.get(trial_id),
                                   finished_at=datetime.now(timezone.utc), **fields)
@@ -252,90 +263,172 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
                artifacts: str, profile: Any, model_config: Any,
                say: Callable[[str], None], cover_methods: bool = False,
+               confirm_seeds: int | None = None,
                progress: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Run the study's trials through Ray Tune; every finished trial is stored.
 
-    ``progress`` (on the driver) receives the live progress messages of the running trials
+    With ``confirm_seeds`` the front's configurations then run again with that many more
+    seeds (:func:`confirm_front`); ``num_samples`` 0 runs only that part. ``progress`` (on
+    the driver) receives the live progress messages of the running trials
     (:mod:`autopeft.controller.progress`), a ``search`` message first and a ``stored`` one
     per stored trial; None: trials send none.
     """
     ray = init_ray(settings.ray_address)
-
-    primary = data.spec.primary_metric
-    callback = StoreCallback(store.url, name, num_samples, primary, space, say,
-                             scheduler=settings.scheduler,
-                             keep_front_only=settings.save_adapters == "front")
-    planner = _make_planner(settings, space, data, profile, model_config)
-    metrics = [primary, "trainable_params", "peak_memory"]
-    study = open_study(store.optuna_storage(), optuna_study_name(name),
-                       make_sampler(settings.sampler, settings.seed), metrics,
-                       ["max", "min", "min"])
-    searcher = StudySearcher(
-        space, study=study, metrics=metrics, seed=settings.seed, planner=planner,
-        on_infeasible=callback.record_infeasible, on_plan_error=callback.record_plan_error,
-        on_stop=lambda why: say(f"stopping: {why}"),
-        # one trial per method first, never more than the trials left (no queued residue)
-        first=[{"method": m} for m in sorted(space.methods)][:num_samples]
-        if cover_methods else None,
-    )
-    inner = searcher
-    pump = None
-    if progress is not None:
-        from autopeft.controller.progress import ProgressPump
-
-        pump = ProgressPump(progress)
-
-        def stored(number: int, row: dict[str, Any]) -> None:
-            pump.drain()  # the trial's own last messages first
-            pump.deliver({"kind": "stored", "trial": number, "status": str(row.get("status")),
-                          "metric": row.get("primary_metric")})
-
-        callback.on_stored = stored
-        pump.deliver({"kind": "search", "study": name, "total": num_samples,
-                      "metric": primary})
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency)
-    budget = settings.budget
-    fn = tune.with_parameters(
-        # the resolved model path: trials run in Ray workers whose working folder differs
-        trainable, settings=settings.without_secrets(), model_path=model_path,
-        threads=int(resources["cpu"]), space=space.to_dict(), data=data,
-        intermediate=settings.scheduler == "asha",
-        artifacts=None if settings.save_adapters == "none" else artifacts,
-        progress=pump.inbox if pump else None,
-    )
-    scheduler = None
-    if settings.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        # one report per epoch (or eval_every steps) and a final one: max_t bounds both
-        checkpoints = max(2, math.ceil(budget.epochs) + 1)
-        scheduler = ASHAScheduler(metric=primary, mode="max", time_attr="training_iteration",
-                                  max_t=checkpoints, grace_period=1, reduction_factor=2)
-    use_gpu = trials_use_gpu(ray.cluster_resources(), profile)
-
-    def trial_resources(config: dict) -> Any:
-        return tune.PlacementGroupFactory([trial_bundle(config, resources["cpu"], use_gpu)])
-
-    tuner = tune.Tuner(
-        tune.with_resources(fn, trial_resources),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples,
-                                    time_budget_s=budget.time_budget,
-                                    # warm workers: imports and the base model stay loaded
-                                    reuse_actors=True,
-                                    scheduler=scheduler),
-        run_config=tune.RunConfig(
-            name=f"{name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,
-            # beside the study's adapters: --artifacts-dir decides where a search writes
-            storage_path=str(Path(artifacts) / "ray_results"),
-            callbacks=[callback],
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-        ),
-    )
+    run = _TuneRun(store=store, name=name, settings=settings, space=space, data=data,
+                   resources=resources, model_path=model_path, artifacts=artifacts,
+                   profile=profile, model_config=model_config, say=say, ray=ray,
+                   progress=progress)
     try:
-        with pump or contextlib.nullcontext():
-            tuner.fit()
-            callback.close_unfinished(inner, "stopped when the search's time budget ran out"
-                                      if budget.time_budget else "stopped before it reported")
+        with run.pump or contextlib.nullcontext():
+            if num_samples > 0:
+                callback = run.callback(num_samples)
+                searcher = StudySearcher(
+                    space, study=run.study, metrics=run.metrics, seed=settings.seed,
+                    planner=run.planner, on_infeasible=callback.record_infeasible,
+                    on_plan_error=callback.record_plan_error,
+                    on_stop=lambda why: say(f"stopping: {why}"),
+                    # one trial per method first, never more than the trials left (no residue)
+                    first=[{"method": m} for m in sorted(space.methods)][:num_samples]
+                    if cover_methods else None,
+                )
+                budget = settings.budget
+                run.fit(searcher, callback, num_samples, time_budget=budget.time_budget,
+                        scheduler=settings.scheduler)
+                callback.close_unfinished(searcher, "stopped when the search's time budget ran "
+                                          "out" if budget.time_budget else "stopped before it "
+                                          "reported")
+            if confirm_seeds:
+                confirm_front(run, confirm_seeds)
     finally:
         if not settings.ray_address:
             ray.shutdown()
+
+
+class _TuneRun:
+    """What every Tune run of one study shares: the Optuna study, the planner and the
+    trainable with its resources (a search, then its confirmation, use the same)."""
+
+    def __init__(self, *, store: Any, name: str, settings: Any, space: Any, data: Any,
+                 resources: dict[str, float], model_path: str, artifacts: str, profile: Any,
+                 model_config: Any, say: Callable[[str], None], ray: Any,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.store, self.name, self.settings, self.space = store, name, settings, space
+        self.data, self.resources, self.model_path = data, resources, model_path
+        self.artifacts, self.say = artifacts, say
+        self.primary = data.spec.primary_metric
+        self.metrics = [self.primary, "trainable_params", "peak_memory"]
+        self.planner = _make_planner(settings, space, data, profile, model_config)
+        self.study = open_study(store.optuna_storage(), optuna_study_name(name),
+                                make_sampler(settings.sampler, settings.seed), self.metrics,
+                                ["max", "min", "min"])
+        self.use_gpu = trials_use_gpu(ray.cluster_resources(), profile)
+        self.pump = None
+        if progress is not None:
+            from autopeft.controller.progress import ProgressPump
+
+            self.pump = ProgressPump(progress)
+
+    def _stored(self, number: int, row: dict[str, Any]) -> None:
+        self.pump.drain()  # the trial's own last messages first
+        self.pump.deliver({"kind": "stored", "trial": number, "status": str(row.get("status")),
+                           "metric": row.get("primary_metric")})
+
+    def callback(self, total: int) -> StoreCallback:
+        callback = StoreCallback(self.store.url, self.name, total, self.primary, self.space,
+                                 self.say, scheduler=self.settings.scheduler,
+                                 keep_front_only=self.settings.save_adapters == "front")
+        if self.pump is not None:
+            callback.on_stored = self._stored
+            self.pump.deliver({"kind": "search", "study": self.name, "total": total,
+                               "metric": self.primary})
+        return callback
+
+    def fit(self, searcher: Any, callback: StoreCallback, num_samples: int, *,
+            time_budget: float | None, scheduler: str) -> None:
+        settings = self.settings
+        fn = tune.with_parameters(
+            # the resolved model path: trials run in Ray workers whose working folder differs
+            trainable, settings=settings.without_secrets(), model_path=self.model_path,
+            threads=int(self.resources["cpu"]), space=self.space.to_dict(), data=self.data,
+            intermediate=scheduler == "asha",
+            artifacts=None if settings.save_adapters == "none" else self.artifacts,
+            progress=self.pump.inbox if self.pump else None,
+        )
+        early_stop = None
+        if scheduler == "asha":
+            from ray.tune.schedulers import ASHAScheduler
+
+            # one report per epoch (or eval_every steps) and a final one: max_t bounds both
+            checkpoints = max(2, math.ceil(settings.budget.epochs) + 1)
+            early_stop = ASHAScheduler(metric=self.primary, mode="max",
+                                       time_attr="training_iteration", max_t=checkpoints,
+                                       grace_period=1, reduction_factor=2)
+        cpus, use_gpu = self.resources["cpu"], self.use_gpu
+
+        def trial_resources(config: dict) -> Any:
+            return tune.PlacementGroupFactory([trial_bundle(config, cpus, use_gpu)])
+
+        tuner = tune.Tuner(
+            tune.with_resources(fn, trial_resources),
+            tune_config=tune.TuneConfig(
+                search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency),
+                num_samples=num_samples, time_budget_s=time_budget,
+                # warm workers: imports and the base model stay loaded
+                reuse_actors=True, scheduler=early_stop),
+            run_config=tune.RunConfig(
+                name=f"{self.name}-{datetime.now():%Y%m%d-%H%M%S}", verbose=0,
+                # beside the study's adapters: --artifacts-dir decides where a search writes
+                storage_path=str(Path(self.artifacts) / "ray_results"),
+                callbacks=[callback],
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            ),
+        )
+        tuner.fit()
+
+
+def confirmation_jobs(store: Any, name: str, study: Any, *, base_seed: int,
+                      seeds: int) -> list[tuple[int, int, dict]]:
+    """``(trial, seed, params)`` still to run so that every point of the front has repeats
+    with seeds ``base_seed + 1 ... base_seed + seeds``. A repeat that ended in any stored
+    status but ``interrupted`` is done (a failed seed is a result too); a resume runs only
+    the seeds that are missing."""
+    from autopeft.front import front_trials
+    from autopeft.status import TrialStatus, confirms
+
+    done = {(confirms(t.extra), int((t.extra or {}).get("seed", -1)))
+            for t in store.trials(name) if confirms(t.extra) is not None
+            and TrialStatus(t.status).used_budget}
+    params = {t.number: t.params for t in study.get_trials(deepcopy=False)}
+    return [(p.number, seed, params[p.number]) for p in front_trials(store, name)
+            if p.number in params
+            for seed in range(base_seed + 1, base_seed + seeds + 1)
+            if (p.number, seed) not in done]
+
+
+def confirm_front(run: _TuneRun, seeds: int) -> None:
+    """Run every front configuration again with ``seeds`` more seeds, through the same
+    Optuna study, planner, trainable and store callback as the search's trials. A point
+    that enters the front when a confirmed one falls off is confirmed in turn."""
+    from autopeft.controller.searcher import RepeatSearcher
+
+    settings, say = run.settings, run.say
+    last: list = []
+    while True:
+        jobs = confirmation_jobs(run.store, run.name, run.study, base_seed=settings.seed,
+                                 seeds=seeds)
+        if not jobs or jobs == last:  # nothing left, or nothing could be stored: stop
+            return
+        last = jobs
+        points = sorted({j[0] for j in jobs})
+        say(f"confirming {len(points)} front configurations ({', '.join(map(str, points))}): "
+            f"{len(jobs)} runs with seeds {settings.seed + 1}..{settings.seed + seeds}")
+        callback = run.callback(len(jobs))
+        searcher = RepeatSearcher(run.space, jobs=jobs, study=run.study, metrics=run.metrics,
+                                  seed=settings.seed, planner=run.planner,
+                                  on_infeasible=callback.record_infeasible,
+                                  on_plan_error=callback.record_plan_error)
+        try:
+            run.fit(searcher, callback, len(jobs), time_budget=None, scheduler="fifo")
+            callback.close_unfinished(searcher, "stopped before it reported")
+        finally:
+            searcher.requeue_waiting()

@@ -245,12 +245,13 @@ def plot_data(
 def study_plot_data(store: Any, study_name: str, x: str = "trainable_params") -> PlotData:
     """:func:`plot_data` of a stored study: every trial, and the front recomputed."""
     from autopeft.front import front_trials
-    from autopeft.report import trial_rows
+    from autopeft.report import front_rows, trial_rows
 
     study = store.require_study(study_name)
     primary = study.primary
     trials = trial_rows(store.trials(study_name), detailed=False, primary=primary)
-    front = trial_rows(front_trials(store, study_name), detailed=False, primary=primary)
+    # seeds, metric_std (error bars) and tied_with come with the front's rows
+    front = front_rows(front_trials(store, study_name), detailed=False, primary=primary)
     title = f"{study_name}: {study.task} on {study.model}"
     return plot_data(trials, front, x=x, primary=primary, direction=study.primary_direction,
                      title=title)

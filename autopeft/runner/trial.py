@@ -109,6 +109,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     from autopeft.methods.counting import count_parameters
     from autopeft.runner.train import predict, train
     from autopeft.tasks import compute_metrics
+    from autopeft.tasks.metrics import bootstrap_standard_error
 
     _quiet_libraries()
     if cfg.threads:
@@ -167,6 +168,10 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             result.eval_seconds = time.perf_counter() - t0
         result.metrics = compute_metrics(data.spec, preds, data.eval_references)
         result.primary_metric = result.metrics[data.spec.primary_metric]
+        if data.spec.primary_metric != "accuracy":  # accuracy's SE is binomial: no bootstrap
+            primary = data.spec.primary_metric
+            result.metrics[f"{primary}_se"] = bootstrap_standard_error(
+                data.spec, preds, data.eval_references, primary, seed=cfg.seed)
         result.eval_examples = len(preds)
         result.unparseable_predictions = sum(p is None for p in preds)
         if preds and result.unparseable_predictions == len(preds):

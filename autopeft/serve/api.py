@@ -69,9 +69,9 @@ def _json(text: str, **headers: str) -> Response:
 def front_rows(store: Any, study: Any) -> Any:
     """The rows of ``autopeft front -f json`` (and csv)."""
     from autopeft.front import front_trials
-    from autopeft.report import trial_rows
+    from autopeft.report import front_rows as rows_of_front
 
-    return trial_rows(front_trials(store, study.name), detailed=True, primary=study.primary)
+    return rows_of_front(front_trials(store, study.name), detailed=True, primary=study.primary)
 
 
 class FrontCache:

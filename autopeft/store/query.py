@@ -16,6 +16,11 @@ result is exactly ``pareto_trials(completed trials)``. Values are read as
 NULL, else a number under a key of ``metrics`` (booleans, text and non-finite numbers are no
 value). Step 2 filters in SQL only when every objective is a numeric column (the default
 objectives); otherwise all values are read and the same pivots are applied in numpy.
+
+``autopeft front`` itself ranks within noise (:func:`autopeft.front.front_trials`): it reads
+every completed trial's values with :func:`objective_matrix` and what the resolutions need
+with :func:`trial_facts` (no pivots here: a point's resolution and seed mean decide what it
+dominates), then full rows for the front alone.
 """
 
 from __future__ import annotations
@@ -309,3 +314,82 @@ def _dominated(cols: np.ndarray, pivot: np.ndarray) -> np.ndarray:
         weakly &= row >= value
         strictly |= row > value
     return weakly & strictly
+
+
+@dataclass
+class TrialFacts:
+    """What the front within noise needs of every completed trial besides its objective
+    values, one entry per trial in ``numbers`` order (see :func:`trial_facts`).
+
+    Attributes:
+        numbers: Trial numbers.
+        eval_examples: Dev examples scored (NaN when not recorded).
+        metric_se: Stored standard error of the primary metric, ``metrics["<primary>_se"]``
+            (NaN when none).
+        memory_kind: The ``memory_kind`` column.
+        meter: ``extra["peak_memory_meter"]`` (None in rows written before it existed).
+        confirms: ``extra["confirms"]``: the trial this one repeats with another seed (NaN
+            for ordinary trials).
+    """
+
+    numbers: np.ndarray
+    eval_examples: np.ndarray
+    metric_se: np.ndarray
+    memory_kind: list[str | None]
+    meter: list[str | None]
+    confirms: np.ndarray
+
+
+def _extra_expr(dialect: str, key: str) -> ColumnElement[Any] | None:
+    """SQL for ``extra[key]`` as text (None: the backend cannot, read ``extra`` whole)."""
+    if dialect in ("postgresql", "sqlite"):
+        return TrialRow.extra[key].as_string()  # ->> on PostgreSQL, JSON_EXTRACT on SQLite
+    return None
+
+
+def trial_facts(session: Session, study_id: int, primary: str) -> TrialFacts:
+    """:class:`TrialFacts` of a study's completed trials, read as plain DBAPI tuples (fast
+    on 100,000 trials: JSON keys are extracted by the database where it can)."""
+    dialect = session.get_bind().dialect.name
+    se = _metric_expr(dialect, f"{primary}_se")
+    meter, confirms = _extra_expr(dialect, "peak_memory_meter"), _extra_expr(dialect, "confirms")
+    if se is None or meter is None or confirms is None:
+        query = select(TrialRow.number, TrialRow.eval_examples, TrialRow.memory_kind,
+                       TrialRow.metrics, TrialRow.extra).where(_completed(study_id))
+        rows = [(n, e, _number((m or {}).get(f"{primary}_se")), k,
+                 (x or {}).get("peak_memory_meter"), (x or {}).get("confirms"))
+                for n, e, k, m, x in session.execute(query)]
+    else:
+        query = select(TrialRow.number, TrialRow.eval_examples, se, TrialRow.memory_kind,
+                       meter, confirms).where(_completed(study_id))
+        result = session.connection().execute(query)
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+    numbers = np.array([r[0] for r in rows], dtype=np.int64)
+
+    def floats(i: int) -> np.ndarray:
+        column = [r[i] for r in rows]
+        try:  # numbers and NULLs (SQLite): numpy converts them in C, None -> NaN
+            if any(isinstance(v, (bool, str)) for v in column[:1]):
+                raise TypeError
+            out = np.array(column, dtype=float)
+        except (TypeError, ValueError):  # text from PostgreSQL's ->>, or anything else
+            out = np.full(len(rows), np.nan)
+            for j, value in enumerate(column):
+                if isinstance(value, str):
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        value = None
+                if _number(value) is not None:
+                    out[j] = value
+        out = out.reshape(len(rows))
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    return TrialFacts(numbers=numbers, eval_examples=floats(1), metric_se=floats(2),
+                      memory_kind=[r[3] for r in rows],
+                      meter=[None if r[4] is None else str(r[4]) for r in rows],
+                      confirms=floats(5))

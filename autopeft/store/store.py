@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import case, delete, func, select, text, update
@@ -493,6 +494,38 @@ class Store:
         with self._read() as session:
             sid = self._study_id(session, study_name)
             return front_records(session, sid, study_name, objectives)
+
+    def front_inputs(
+        self, study_name: str, objectives: Sequence[Objective], primary: str
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Objective values and :class:`~autopeft.store.query.TrialFacts` of every completed
+        trial, rows aligned: what :func:`autopeft.front.front_trials` ranks within noise."""
+        from autopeft.store.query import objective_matrix, trial_facts
+
+        with self._read() as session:
+            sid = self._study_id(session, study_name)
+            numbers, values = objective_matrix(session, sid, objectives)
+            facts = trial_facts(session, sid, primary)
+        order = np.argsort(facts.numbers)
+        at = order[np.searchsorted(facts.numbers, numbers, sorter=order)]
+        facts.numbers = facts.numbers[at]
+        facts.eval_examples, facts.metric_se = facts.eval_examples[at], facts.metric_se[at]
+        facts.confirms = facts.confirms[at]
+        facts.memory_kind = [facts.memory_kind[i] for i in at]
+        facts.meter = [facts.meter[i] for i in at]
+        return numbers, values, facts
+
+    def trials_numbered(self, study_name: str, numbers: Iterable[int]) -> list[TrialRecord]:
+        """The study's trials with these numbers, ordered by number (unknown ones omitted)."""
+        wanted = sorted({int(n) for n in numbers})
+        out: list[TrialRecord] = []
+        with self._read() as session:
+            sid = self._study_id(session, study_name)
+            for start in range(0, len(wanted), 500):
+                query = select(TrialRow).where(TrialRow.study_id == sid,
+                                               TrialRow.number.in_(wanted[start:start + 500]))
+                out += [r.to_record(study_name) for r in session.scalars(query)]
+        return sorted(out, key=lambda t: t.number)
 
     def set_pareto(self, study_name: str, numbers: Iterable[int]) -> None:
         """Mark exactly these trial numbers as the Pareto front (one transaction).

@@ -99,3 +99,30 @@ def _regression(spec: TaskSpec, predictions: list, references: list) -> dict[str
 def _finite(value: object) -> float:
     value = float(value)  # type: ignore[arg-type]
     return value if math.isfinite(value) else 0.0
+
+
+def bootstrap_standard_error(spec: TaskSpec, predictions: Sequence, references: Sequence,
+                             metric: str, *, rounds: int = 200, seed: int = 0) -> float:
+    """Standard error of ``metric`` on this dev set: the standard deviation of the metric
+    over ``rounds`` resamples of the examples with replacement (a seeded bootstrap).
+
+    For F1, Matthews correlation and correlations, whose error has no closed form like the
+    binomial one of accuracy. The front reads it as the metric's resolution (stored under
+    ``metrics["<metric>_se"]``). 0.0 for fewer than two examples.
+    """
+    import random
+    import statistics
+    from dataclasses import replace
+
+    predictions, references = list(predictions), list(references)
+    n = len(references)
+    if n < 2:
+        return 0.0
+    one = replace(spec, metrics=(metric,), primary_metric=metric)
+    rng = random.Random(seed)
+    scores = []
+    for _ in range(rounds):
+        idx = [rng.randrange(n) for _ in range(n)]
+        scores.append(compute_metrics(one, [predictions[i] for i in idx],
+                                      [references[i] for i in idx])[metric])
+    return statistics.stdev(scores)
