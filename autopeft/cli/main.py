@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("confirm", help="run each front configuration again with more seeds; "
                                        "the front then ranks the means")
-    c.add_argument("--study", required=True)
+    c.add_argument("--study", required=True, help=STUDY_HELP)
     c.add_argument("--seeds", type=_positive_int, default=4,
                    help="seeds beyond the search's own: --seed+1 ... --seed+K (4: five in all); "
                         "seeds already run are not run again")
