@@ -14,21 +14,20 @@ def _out(text: str) -> None:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``--param key=value``: YAML scalars (8, 1e-3, true), ``a,b`` or ``[a, b]`` lists."""
-    import yaml
+    from autopeft.errors import excerpt
+    from autopeft.yamlio import parse_yaml
 
     params: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise AutopeftError(f"--param takes KEY=VALUE, got '{item}'")
+            raise AutopeftError(f"--param takes KEY=VALUE, got {excerpt(item)}")
         text = text.strip()
-        try:
-            if "," in text and not text.startswith(("[", "{")):
-                value: Any = [yaml.safe_load(v.strip()) for v in text.split(",") if v.strip()]
-            else:
-                value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
-            raise AutopeftError(f"--param {key}: cannot read value '{text}'") from None
+        what = f"--param {excerpt(key.strip(), quote=False)}"
+        if "," in text and not text.startswith(("[", "{")):
+            value: Any = [parse_yaml(v.strip(), what) for v in text.split(",") if v.strip()]
+        else:
+            value = parse_yaml(text, what) if text else ""
         params[key.strip()] = value
     return params
 
