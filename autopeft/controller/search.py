@@ -31,7 +31,9 @@ def artifacts_root(settings: SearchSettings, name: str) -> Path:
 def make_study_name(task: str, model: str) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(model.rstrip("/")).name or model
-    return re.sub(r"[^\w.\-]+", "-", f"{task.replace('/', '-')}-{base}-{stamp}").lower()
+    # the rule of --study (settings.STUDY_NAME): ASCII, at most 120 characters
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "-", f"{task.replace('/', '-')}-{base}").lower()
+    return f"{name[:120 - len(stamp) - 1]}-{stamp}"
 
 
 def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
@@ -110,7 +112,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     space = _applicable_space(space, ref, spec, settings, say)
     if existing is not None:
         resume.check_compatible(existing, task=spec.name, model=settings.model,
-                                model_path=ref.path, space=space.to_dict())
+                                model_path=ref.path, space=space.to_dict(),
+                                settings=settings.result_settings())
         resume.check_not_running_elsewhere(existing)
     tokenizer = load_tokenizer(ref, trust_remote_code=settings.trust_remote_code)
     t0 = time.perf_counter()
