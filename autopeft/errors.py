@@ -18,6 +18,11 @@ class AutopeftError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class NeedsWeights(AutopeftError):
+    """A method cannot be applied to a weightless (meta) model: its initialisation reads the
+    weights. Not the user's fault when a search checks placements on a meta model."""
+
+
 class MethodNotApplicable(AutopeftError):
     """A PEFT method cannot be applied to a model (e.g. BitFit on T5, which has no biases)."""
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 MODULE_GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 LAYER_WORDS = ("all", "upper_half", "lower_half")
 _GROUP_PARAMS = ("target_modules", "feedforward_modules")
+# Parameters that say where a method goes in the model: resolved against a real model only
+# (the pre-flight of a search, autopeft.controller.preflight).
+PLACEMENT_PARAMS = (*_GROUP_PARAMS, "layers")
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 # Per-layer masks (autopeft.methods.placement): one 0/1 per layer (or per equal group of
 # layers), optionally one mask per stack of a seq2seq model ("mask:ENC/DEC").
