@@ -36,6 +36,8 @@ from autopeft.precision import PRECISIONS
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}")
 STUDY_NAME_RULE = ("1 to 120 ASCII letters, digits, '.', '_' or '-', starting with a letter or "
                    "digit")
+# Far beyond any model's positions; what tokenizers (a Rust usize) take.
+MAX_LENGTH = 1 << 20
 # Optuna's samplers seed numpy, which takes 0 .. 2**32 - 1.
 SEED_BOUNDS = (0, 2**32 - 1)
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -80,7 +82,7 @@ class SearchSettings:
     """seed of the sampler, data subsampling and every trial"""
     batch_size: int = field(default=16, metadata=option(positive=True, result=True))
     """training batch size (16)"""
-    max_length: int = field(default=256, metadata=option(positive=True, result=True))
+    max_length: int = field(default=256, metadata=option(bounds=(1, MAX_LENGTH), result=True))
     """input tokens (256)"""
     precision: str = field(default="auto", metadata=option(choices=PRECISIONS, result=True))
     """training precision (auto: bf16 where the GPU supports it, fp32 on CPU)"""
@@ -194,6 +196,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) instead of usage + error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse quotes what it was given ("unrecognized arguments: ..."): fold it to one
+        # line of bounded length, as AutopeftError does
+        message = excerpt(" ".join(message.split()), 300, quote=False)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -247,7 +252,7 @@ def _parse_as(kind: type, name: str, meta: dict[str, Any]) -> Callable[[str], An
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {excerpt(text)}") from None
         try:
             check_value(name, value, meta)
         except AutopeftError as exc:

@@ -109,6 +109,7 @@ def preflight(settings: SearchSettings, say: Callable[[str], None]) -> Preflight
                          max_length=settings.max_length)
     say(f"task {spec.name}: {len(data.train)} train / {len(data.eval)} eval examples from "
         f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
+    check_positions(data, ref)
     cut = sum(1 for n in data.train_lengths if n >= settings.max_length)
     if cut > TRUNCATED_NOTE_SHARE * len(data.train):
         say(f"note: {cut} of {len(data.train)} training inputs are cut at --max-length "
@@ -235,6 +236,22 @@ def check_max_length(spec: Any, tokenizer: Any, ref: Any, max_length: int) -> No
             f"'{ref.name}'{' and the task prefix' if ref.is_seq2seq else ''}, one word per "
             f"field of {spec.name} already takes {shortest} tokens; give at least {shortest} "
             "(256, the default, holds most GLUE inputs)"
+        )
+
+
+def check_positions(data: Any, ref: Any) -> None:
+    """Refuse inputs longer than the model's position embeddings (BERT: 512): every trial
+    would fail on its first long batch. Models with relative positions (T5) have no limit."""
+    positions = getattr(ref.config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or ref.is_seq2seq:
+        return
+    if ref.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # their positions start after the padding index
+    longest = max(data.train_lengths + data.eval_lengths)
+    if longest > positions:
+        raise AutopeftError(
+            f"inputs of up to {longest} tokens do not fit the {positions} positions of "
+            f"'{ref.name}'; give --max-length {positions} or less"
         )
 
 
