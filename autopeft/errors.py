@@ -14,8 +14,9 @@ class AutopeftError(Exception):
     exit_code = 2
 
     def __init__(self, message: str) -> None:
-        # Keep the message on one line whatever the caller passed.
-        super().__init__(" ".join(str(message).split()))
+        # Keep the message on one line whatever the caller passed, and bounded: a value
+        # quoted whole (a path, a name from the command line) must not flood the terminal.
+        super().__init__(excerpt(" ".join(str(message).split()), MAX_MESSAGE, quote=False))
 
 
 class NeedsWeights(AutopeftError):
@@ -27,6 +28,8 @@ class MethodNotApplicable(AutopeftError):
     """A PEFT method cannot be applied to a model (e.g. BitFit on T5, which has no biases)."""
 
 
+# Longest message (a safety net: values are quoted as excerpts where they are written).
+MAX_MESSAGE = 1000
 # Longest quoted user value in a message: a value may be a whole expanded YAML document.
 EXCERPT_CHARS = 60
 
