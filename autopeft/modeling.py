@@ -175,6 +175,17 @@ def check_weights(ref: ModelRef) -> None:
                 "is it truncated? download it again") from None
 
 
+def max_positions(ref: ModelRef) -> int | None:
+    """The longest input the model takes (its absolute position embeddings), or None when it
+    has no such limit (T5's relative positions)."""
+    positions = getattr(ref.config, "max_position_embeddings", None)
+    if ref.is_seq2seq or not isinstance(positions, int) or isinstance(positions, bool):
+        return None
+    if ref.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # their positions start after the padding index
+    return positions
+
+
 def config_ref(config: Any, name: str = "<config>") -> ModelRef:
     """A :class:`ModelRef` of an in-memory config (architecture only, no weights)."""
     return ModelRef(name, name, config, bool(getattr(config, "is_encoder_decoder", False)),

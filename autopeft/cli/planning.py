@@ -98,8 +98,13 @@ def estimate_rows(args: argparse.Namespace) -> list[dict]:
 def _memory_rows(args: argparse.Namespace, ref: Any, method: str, params: dict) -> list[dict]:
     from autopeft.hardware import load_profile
     from autopeft.memory import fits, predict_peak_memory
+    from autopeft.modeling import max_positions
     from autopeft.precision import profile_dtype
 
+    positions = max_positions(ref)
+    if positions is not None and args.seq_len > positions:
+        raise AutopeftError(f"--seq-len {args.seq_len} is beyond the {positions} positions of "
+                            f"'{args.model}'; give --seq-len {positions} or less")
     profile = load_profile(args.profile) if args.profile else None
     device = profile.device if profile else "cuda"
     # A profile decides as it will for its trials (fp32 on CPU whatever was asked); without

@@ -242,11 +242,11 @@ def check_max_length(spec: Any, tokenizer: Any, ref: Any, max_length: int) -> No
 def check_positions(data: Any, ref: Any) -> None:
     """Refuse inputs longer than the model's position embeddings (BERT: 512): every trial
     would fail on its first long batch. Models with relative positions (T5) have no limit."""
-    positions = getattr(ref.config, "max_position_embeddings", None)
-    if not isinstance(positions, int) or ref.is_seq2seq:
+    from autopeft.modeling import max_positions
+
+    positions = max_positions(ref)
+    if positions is None:
         return
-    if ref.config.model_type in ("roberta", "xlm-roberta", "camembert"):
-        positions -= 2  # their positions start after the padding index
     longest = max(data.train_lengths + data.eval_lengths)
     if longest > positions:
         raise AutopeftError(
