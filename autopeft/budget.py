@@ -13,12 +13,12 @@ class Budget:
 
     trials: int = field(default=10, metadata=option(positive=True))
     """number of trials (10)"""
-    epochs: float = field(default=3.0, metadata=option(positive=True))
+    epochs: float = field(default=3.0, metadata=option(positive=True, result=True))
     """training epochs per trial (3, as the survey)"""
-    max_steps: int | None = field(default=None, metadata=option(positive=True))
+    max_steps: int | None = field(default=None, metadata=option(positive=True, result=True))
     """cap on optimizer steps per trial"""
-    trial_timeout: float | None = field(default=None, metadata=option(positive=True,
-                                                                       metavar="SECONDS"))
+    trial_timeout: float | None = field(default=None, metadata=option(
+        positive=True, metavar="SECONDS", result=True))
     """cap on training seconds per trial (the trial is then evaluated and stored as timeout)"""
     time_budget: float | None = field(default=None, metadata=option(positive=True,
                                                                      metavar="SECONDS"))

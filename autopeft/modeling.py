@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.hub import hub_reachable
 
 
@@ -54,8 +54,7 @@ def _from_pretrained(loader: Any, name: str, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(name, **kwargs)
     except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AutopeftError(f"cannot load model '{name}': {first}") from None
+        raise AutopeftError(f"cannot load model '{name}': {_first_line(exc)}") from None
 
 
 def resolve_model(name: str, *, trust_remote_code: bool = False) -> ModelRef:
@@ -73,7 +72,13 @@ def resolve_model(name: str, *, trust_remote_code: bool = False) -> ModelRef:
     try:
         config = _from_pretrained(AutoConfig, name, trust_remote_code=trust_remote_code)
     except ValueError as exc:  # e.g. custom code without --trust-remote-code
-        raise AutopeftError(f"cannot load model '{name}': {str(exc).splitlines()[0]}") from None
+        raise AutopeftError(f"cannot load model '{name}': {_first_line(exc)}") from None
+    except (OSError, KeyError, TypeError, AttributeError) as exc:
+        if not p.is_dir():
+            raise
+        # a local config.json that is not JSON, or JSON that is not a config
+        raise AutopeftError(f"model folder '{name}': cannot read config.json "
+                            f"({_first_line(exc)}); restore it from the model's source") from None
     has_weights = True
     if p.is_dir():
         has_weights = any(p.glob("*.safetensors")) or any(p.glob("*.bin"))
@@ -82,16 +87,103 @@ def resolve_model(name: str, *, trust_remote_code: bool = False) -> ModelRef:
     return ModelRef(name, path, config, is_seq2seq, has_weights)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return excerpt(text.splitlines()[0], 200, quote=False) if text else type(exc).__name__
+
+
+# Common English words: a tokenizer that turns most of them into its unknown token has no
+# vocabulary (transformers builds a 5-token BERT tokenizer from a folder without tokenizer
+# files, and every word becomes [UNK]: trials then train on nothing and end at chance).
+_PROBE = "the film was a good story about people who love their country and music"
+_MAX_UNKNOWN = 0.5
+
+
 def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
+    """The model's tokenizer; AutopeftError (one line) when it is missing or has no vocabulary."""
     from transformers import AutoTokenizer
 
     try:
-        return _from_pretrained(AutoTokenizer, ref.path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
+        tokenizer = _from_pretrained(AutoTokenizer, ref.path,
+                                     trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AutopeftError(
-            f"model '{ref.name}' has no usable tokenizer ({str(exc).splitlines()[0]}); "
+            f"model '{ref.name}' has no usable tokenizer ({_first_line(exc)}); "
             "give a folder that holds tokenizer files"
         ) from None
+    unk = getattr(tokenizer, "unk_token_id", None)
+    ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+    unknown = sum(1 for i in ids if i == unk) if unk is not None else 0
+    if not ids or unknown > _MAX_UNKNOWN * len(ids):
+        raise AutopeftError(
+            f"model '{ref.name}' has no usable tokenizer: its vocabulary has {len(tokenizer)} "
+            f"tokens and {unknown} of {len(ids)} common English words become "
+            f"{tokenizer.unk_token or 'unknown'}; give a folder that holds the model's "
+            "tokenizer files (tokenizer.json, vocab.txt, spiece.model, ...)"
+        )
+    return tokenizer
+
+
+def check_weights(ref: ModelRef) -> None:
+    """Read the headers of a local model's weight files (cheap): a truncated or broken file is
+    an AutopeftError here, not a failure of every trial after the search started.
+
+    safetensors checks that its header describes tensors covering the whole file; a
+    PyTorch ``.bin`` (a zip archive) must have its central directory, written last. Hub ids
+    are checked when transformers downloads them.
+    """
+    folder = Path(ref.path)
+    if not folder.is_dir() or not ref.has_weights:
+        return
+    files = sorted(folder.glob("*.safetensors"))
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        import json
+
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AutopeftError(f"model folder '{ref.name}': cannot read {index.name} "
+                                f"({_first_line(exc)})") from None
+        missing = sorted(s for s in map(str, shards) if not (folder / s).is_file())
+        if missing:
+            raise AutopeftError(f"model folder '{ref.name}': weight shard {missing[0]} listed "
+                                f"in {index.name} is missing")
+    if files:
+        from safetensors import SafetensorError, safe_open
+
+        for path in files:
+            try:
+                with safe_open(str(path), framework="pt") as handle:
+                    handle.keys()
+            except (SafetensorError, OSError) as exc:
+                raise AutopeftError(
+                    f"model folder '{ref.name}': {path.name} is unreadable "
+                    f"({_first_line(exc)}); is it truncated? download it again") from None
+        return
+    import zipfile
+
+    for path in sorted(folder.glob("*.bin")):
+        try:
+            with path.open("rb") as handle:
+                if handle.read(4) != b"PK\x03\x04":
+                    continue  # the legacy (pre-1.6) pickle format: nothing cheap to check
+            zipfile.ZipFile(path).close()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise AutopeftError(
+                f"model folder '{ref.name}': {path.name} is unreadable ({_first_line(exc)}); "
+                "is it truncated? download it again") from None
+
+
+def max_positions(ref: ModelRef) -> int | None:
+    """The longest input the model takes (its absolute position embeddings), or None when it
+    has no such limit (T5's relative positions)."""
+    positions = getattr(ref.config, "max_position_embeddings", None)
+    if ref.is_seq2seq or not isinstance(positions, int) or isinstance(positions, bool):
+        return None
+    if ref.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # their positions start after the padding index
+    return positions
 
 
 def config_ref(config: Any, name: str = "<config>") -> ModelRef:

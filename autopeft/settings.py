@@ -27,11 +27,19 @@ from functools import cache
 from typing import Any
 
 from autopeft.budget import Budget
-from autopeft.errors import AutopeftError
-from autopeft.options import check_fields, check_value, flag_name, option
+from autopeft.errors import AutopeftError, excerpt
+from autopeft.options import check_fields, check_value, flag_name, option, result_fields
 from autopeft.precision import PRECISIONS
 
-STUDY_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,119}")
+# ASCII only: a study name becomes a folder name (artifacts) and part of URLs and logs, and
+# \w alone would let "aé٣" in while "étude" (first character) was refused.
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}")
+STUDY_NAME_RULE = ("1 to 120 ASCII letters, digits, '.', '_' or '-', starting with a letter or "
+                   "digit")
+# Far beyond any model's positions; what tokenizers (a Rust usize) take.
+MAX_LENGTH = 1 << 20
+# Optuna's samplers seed numpy, which takes 0 .. 2**32 - 1.
+SEED_BOUNDS = (0, 2**32 - 1)
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("fifo", "asha")
 SAVE_ADAPTERS = ("none", "front", "all")
@@ -71,23 +79,25 @@ class SearchSettings:
     eval_every: int | None = field(default=None, metadata=option(positive=True,
                                                                   metavar="STEPS"))
     """steps between dev evaluations with --scheduler asha (default: epoch)"""
-    seed: int = 0
+    seed: int = field(default=0, metadata=option(bounds=SEED_BOUNDS, result=True))
     """seed of the sampler, data subsampling and every trial"""
     confirm_seeds: int | None = field(default=None, metadata=option(positive=True,
                                                                      metavar="K"))
     """when the search ends, run each front configuration again with K more seeds (--seed+1
     ... --seed+K); the front then ranks the means (also later: `autopeft confirm`)"""
-    batch_size: int = field(default=16, metadata=option(positive=True))
+    batch_size: int = field(default=16, metadata=option(positive=True, result=True))
     """training batch size (16)"""
-    max_length: int = field(default=256, metadata=option(positive=True))
+    max_length: int = field(default=256, metadata=option(bounds=(1, MAX_LENGTH), result=True))
     """input tokens (256)"""
-    precision: str = field(default="auto", metadata=option(choices=PRECISIONS))
+    precision: str = field(default="auto", metadata=option(choices=PRECISIONS, result=True))
     """training precision (auto: bf16 where the GPU supports it, fp32 on CPU)"""
     data_dir: str | None = None
     """local GLUE/SuperGLUE copy (default: $AUTOPEFT_DATA_DIR or ../shared/data)"""
-    train_samples: int | None = field(default=None, metadata=option(positive=True))
+    train_samples: int | None = field(default=None, metadata=option(positive=True,
+                                                                    result=True))
     """subsample training examples"""
-    eval_samples: int | None = field(default=None, metadata=option(positive=True))
+    eval_samples: int | None = field(default=None, metadata=option(positive=True,
+                                                                   result=True))
     """subsample evaluation examples"""
     ray_address: str | None = None
     """join an existing Ray cluster (default: local Ray)"""
@@ -101,7 +111,7 @@ class SearchSettings:
     progress_every: float = field(default=30.0, metadata=option(positive=True,
                                                                  metavar="SECONDS"))
     """seconds between two plain progress lines of one running trial (30)"""
-    profile: str | None = field(default=None, metadata=option(metavar="NAME|FILE"))
+    profile: str | None = field(default=None, metadata=option(metavar="NAME|FILE", result=True))
     """hardware to plan for: a profile name (a100-80gb, ...; `autopeft profile --list`), a
     YAML file, auto (detect, the default) or none"""
     save_adapters: str = field(default="front", metadata=option(choices=SAVE_ADAPTERS))
@@ -116,7 +126,7 @@ class SearchSettings:
         check_fields(self)
         if self.study is not None and not STUDY_NAME.fullmatch(self.study):
             raise AutopeftError(
-                f"bad study name '{self.study}': use letters, digits, '.', '_' or '-'"
+                f"bad study name {excerpt(self.study)}: use {STUDY_NAME_RULE}"
             )
         if self.resume and not self.study:
             raise AutopeftError("--resume needs --study NAME (the study to continue)")
@@ -172,6 +182,20 @@ class SearchSettings:
             trust_remote_code=self.trust_remote_code,
         )
 
+    def result_settings(self) -> dict[str, Any]:
+        """The settings that change what a trial measures, by field name (budget included).
+
+        Marked ``result=True`` on their fields. Left out on purpose, with why: trials and
+        time budget (how many trials, not what each measures), concurrency, sampler,
+        cover-methods (what is tried next, not a trial's result), scheduler and eval-every
+        (ASHA stops a trial early as a ``pruned`` row; a completed trial ran in full either
+        way), CPUs per trial, Ray address, artifacts and save options (where and what is
+        kept), trust-remote-code (loading is refused or not; the model is the same). Task,
+        model and space are compared on their own (:func:`autopeft.controller.resume.
+        check_compatible`). The data folder may move between runs, so it is not compared.
+        """
+        return {**result_fields(self.budget), **result_fields(self)}
+
     def without_secrets(self) -> SearchSettings:
         """A copy fit to travel to Ray workers or to disk: no storage URL (passwords)."""
         return replace(self, storage=None)
@@ -186,6 +210,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) instead of usage + error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse quotes what it was given ("unrecognized arguments: ..."): fold it to one
+        # line of bounded length, as AutopeftError does
+        message = excerpt(" ".join(message.split()), 300, quote=False)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -239,7 +266,7 @@ def _parse_as(kind: type, name: str, meta: dict[str, Any]) -> Callable[[str], An
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {excerpt(text)}") from None
         try:
             check_value(name, value, meta)
         except AutopeftError as exc:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from autopeft import __version__
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.settings import OneLineParser, SearchSettings
 
 
@@ -20,7 +20,7 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {excerpt(text)}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
@@ -30,7 +30,7 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {excerpt(text)}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value

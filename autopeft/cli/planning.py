@@ -14,21 +14,20 @@ def _out(text: str) -> None:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``--param key=value``: YAML scalars (8, 1e-3, true), ``a,b`` or ``[a, b]`` lists."""
-    import yaml
+    from autopeft.errors import excerpt
+    from autopeft.yamlio import parse_yaml
 
     params: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise AutopeftError(f"--param takes KEY=VALUE, got '{item}'")
+            raise AutopeftError(f"--param takes KEY=VALUE, got {excerpt(item)}")
         text = text.strip()
-        try:
-            if "," in text and not text.startswith(("[", "{")):
-                value: Any = [yaml.safe_load(v.strip()) for v in text.split(",") if v.strip()]
-            else:
-                value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
-            raise AutopeftError(f"--param {key}: cannot read value '{text}'") from None
+        what = f"--param {excerpt(key.strip(), quote=False)}"
+        if "," in text and not text.startswith(("[", "{")):
+            value: Any = [parse_yaml(v.strip(), what) for v in text.split(",") if v.strip()]
+        else:
+            value = parse_yaml(text, what) if text else ""
         params[key.strip()] = value
     return params
 
@@ -109,8 +108,13 @@ def estimate(args: argparse.Namespace) -> dict[str, Any]:
 def _memory(args: argparse.Namespace, ref: Any, method: str, params: dict) -> dict[str, Any]:
     from autopeft.hardware import load_profile
     from autopeft.memory import fits, predict_peak_memory
+    from autopeft.modeling import max_positions
     from autopeft.precision import profile_dtype
 
+    positions = max_positions(ref)
+    if positions is not None and args.seq_len > positions:
+        raise AutopeftError(f"--seq-len {args.seq_len} is beyond the {positions} positions of "
+                            f"'{args.model}'; give --seq-len {positions} or less")
     profile = load_profile(args.profile) if args.profile else None
     device = profile.device if profile else "cuda"
     # A profile decides as it will for its trials (fp32 on CPU whatever was asked); without

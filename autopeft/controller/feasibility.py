@@ -56,6 +56,14 @@ class Planner:
     profile: Any
     cache: dict[str, Plan] = field(default_factory=dict)
 
+    @classmethod
+    def for_study(cls, settings: Any, data: Any, profile: Any, model_config: Any) -> Planner:
+        """The planner of a search: its batch size, longest training input and precision."""
+        return cls(model_config, num_labels=data.spec.num_labels,
+                   batch_size=settings.batch_size, seq_len=max(data.train_lengths),
+                   target_len=data.max_target_length or None,
+                   precision=settings.precision, profile=profile)
+
     def _predict(self, method: str, params: dict, batch: int) -> Any:
         from autopeft.memory import predict_peak_memory
 

@@ -39,8 +39,20 @@ def _space_key(space: dict) -> dict:
     return {k: v for k, v in space.items() if k != "source"}
 
 
-def check_compatible(study: Any, *, task: str, model: str, model_path: str, space: dict) -> None:
-    """Refuse to mix a study with a run of other task, model or search space."""
+def check_compatible(study: Any, *, task: str, model: str, model_path: str, space: dict,
+                     settings: dict[str, Any] | None = None) -> None:
+    """Refuse to mix a study with a run whose trials would not be comparable with its own.
+
+    Args:
+        study: The stored study.
+        task, model, model_path, space: What this run asks for.
+        settings: This run's result-changing settings
+            (:meth:`~autopeft.settings.SearchSettings.result_settings`), compared with the
+            values stored with the study (its settings and budget); a setting the study did not
+            store (an older study) is not compared.
+    """
+    from autopeft.options import flag_name
+
     stored_path = (study.settings or {}).get("model_path")
     same_model = stored_path == model_path if stored_path else study.model == model
     problems = []
@@ -51,10 +63,15 @@ def check_compatible(study: Any, *, task: str, model: str, model_path: str, spac
     if _space_key(study.space) != _space_key(space):
         problems.append(f"search space '{study.space_name}' (asked: '{space.get('name')}' "
                         "with other contents)")
+    stored = {**(study.budget or {}), **(study.settings or {})}
+    for key, asked in (settings or {}).items():
+        if key in stored and stored[key] != asked:
+            problems.append(f"{flag_name(key)} {stored[key]} (asked: {asked})")
     if problems:
         raise AutopeftError(
-            f"study '{study.name}' was run with {'; '.join(problems)}: it cannot be continued "
-            "with other settings; choose another --study name"
+            f"study '{study.name}' was run with {'; '.join(problems)}: its trials would not be "
+            "comparable, so it cannot be continued with other settings; give the same values, "
+            "or choose another --study name"
         )
 
 

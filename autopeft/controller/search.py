@@ -7,69 +7,13 @@ trials only report. Nothing is written before all input has been validated.
 from __future__ import annotations
 
 import os
-import re
-import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from autopeft.errors import AutopeftError
+from autopeft.controller.preflight import preflight
 from autopeft.settings import SearchSettings
 from autopeft.status import StudyStatus, controller_identity
-
-
-def artifacts_root(settings: SearchSettings, name: str) -> Path:
-    """Where a study's trials keep what they trained: ``<artifacts dir>/<study>/trial-N``."""
-    from autopeft.paths import autopeft_home
-
-    base = Path(settings.artifacts_dir).expanduser() if settings.artifacts_dir else (
-        autopeft_home() / "artifacts")
-    return (base / name).resolve()
-
-
-def make_study_name(task: str, model: str) -> str:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(model.rstrip("/")).name or model
-    return re.sub(r"[^\w.\-]+", "-", f"{task.replace('/', '-')}-{base}-{stamp}").lower()
-
-
-def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
-                      say: Callable[[str], None]) -> Any:
-    """Drop methods that cannot apply to the model (checked on a meta-device copy)."""
-    from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import build_model
-
-    meta = build_model(ref, num_labels=spec.num_labels, device="meta",
-                       trust_remote_code=settings.trust_remote_code)
-    info = ModelInfo.from_config(meta.config)
-    keep = []
-    for name in space.methods:
-        reason = get_method(name).check(meta, info)
-        if reason:
-            say(f"note: method '{name}' does not apply to {settings.model} ({reason}); "
-                "excluded from this search")
-        else:
-            keep.append(name)
-    if not keep:
-        raise AutopeftError(f"no method of search space '{space.name}' applies to {settings.model}")
-    return space.restrict(keep) if len(keep) < len(space.methods) else space
-
-
-def _profile(settings: SearchSettings, say: Callable[[str], None]) -> Any:
-    """The hardware profile trials are planned for (None with ``--profile none``)."""
-    from autopeft.hardware import resolve_profile
-
-    if settings.profile == "none":
-        return None
-    profile, detection = resolve_profile(settings.profile)
-    how = "detected" if detection is not None else "as asked"
-    if detection is not None and detection.reason:
-        how += f"; {detection.reason}"
-    say(f"profile {profile.name} ({how}): {profile.trial_budget_bytes() / 2**30:.1f} GiB per "
-        "trial; configurations predicted not to fit are never trained")
-    return profile
 
 
 def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
@@ -94,39 +38,12 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     """
     from autopeft.controller import resume
     from autopeft.hardware.nvml import hardware_summary
-    from autopeft.modeling import load_tokenizer, resolve_model
-    from autopeft.runner.data import tokenize_task
-    from autopeft.space import load_space
-    from autopeft.store import Store
-    from autopeft.tasks import get_task, load_task
 
     say = say or (lambda line: print(line, flush=True))
-    spec = get_task(settings.task)
-    space = space if space is not None else load_space(settings.space)
-    store = Store(settings.storage)
-    name = settings.study or make_study_name(settings.task, settings.model)
-    existing = store.get_study(name)
-    if settings.resume and existing is None:
-        raise AutopeftError(f"no study named '{name}' to resume in {store.safe_url}; "
-                            "`autopeft studies` lists them")
-    ref = resolve_model(settings.model, trust_remote_code=settings.trust_remote_code)
-    if not ref.has_weights:
-        raise AutopeftError(f"model folder '{settings.model}' holds a config only (no weights): "
-                            "use `autopeft estimate` for it, or give a folder with weights")
-    space = _applicable_space(space, ref, spec, settings, say)
-    if existing is not None:
-        resume.check_compatible(existing, task=spec.name, model=settings.model,
-                                model_path=ref.path, space=space.to_dict())
-        resume.check_not_running_elsewhere(existing)
-    tokenizer = load_tokenizer(ref, trust_remote_code=settings.trust_remote_code)
-    t0 = time.perf_counter()
-    task_data = load_task(spec, data_dir=settings.data_dir, train_samples=settings.train_samples,
-                          eval_samples=settings.eval_samples, seed=settings.seed)
-    data = tokenize_task(task_data, tokenizer, is_seq2seq=ref.is_seq2seq,
-                         max_length=settings.max_length)
-    say(f"task {spec.name}: {len(data.train)} train / {len(data.eval)} eval examples from "
-        f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
-    profile = _profile(settings, say)
+    checked = preflight(settings, say, space=space)  # every check; nothing written before it
+    spec, space, store, name = checked.spec, checked.space, checked.store, checked.name
+    existing, ref, data, profile = checked.existing, checked.ref, checked.data, checked.profile
+    artifacts = checked.artifacts
     hardware = {**hardware_summary(), "profile": profile.to_dict() if profile else None}
     resources = _resources(settings, hardware)
     from autopeft.controller.ray_env import init_ray
@@ -135,9 +52,6 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     warning = store.concurrency_warning(exclude=name)
     if warning:
         say(f"warning: {warning}")
-    artifacts = (Path(existing.settings["artifacts_dir"]) if existing is not None
-                 and (existing.settings or {}).get("artifacts_dir")
-                 else artifacts_root(settings, name))
     if existing is None:
         objectives = [(spec.primary_metric, "maximize"), ("trainable_params", "minimize"),
                       ("peak_memory_bytes", "minimize")]

@@ -84,8 +84,8 @@ def prepare_job(
         AutopeftError: bad search arguments, ``--storage``/``--ray-address`` among them, a
             bad storage URL, a relative SQLite path or a missing working directory.
     """
+    from autopeft.controller.preflight import make_study_name
     from autopeft.controller.ray_env import RAY_ENV
-    from autopeft.controller.search import make_study_name
     from autopeft.paths import ENV_STORAGE
     from autopeft.store.url import parse, redact, validate_url
 

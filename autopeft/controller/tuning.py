@@ -223,10 +223,7 @@ def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
     from autopeft.controller.feasibility import Planner
     from autopeft.space import decode_config
 
-    planner = Planner(model_config, num_labels=data.spec.num_labels,
-                      batch_size=settings.batch_size, seq_len=max(data.train_lengths),
-                      target_len=data.max_target_length or None,
-                      precision=settings.precision, profile=profile)
+    planner = Planner.for_study(settings, data, profile, model_config)
 
     def plan(config: dict) -> Any:
         cfg = decode_config(space, {k: v for k, v in config.items() if k not in PRIVATE_KEYS})

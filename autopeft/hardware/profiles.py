@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.hardware.nvml import Detection, GpuInfo, detect
 from autopeft.paths import shipped_dir
 
@@ -88,42 +88,44 @@ class Profile:
 
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise AutopeftError(
-                f"profile name {self.name!r} must be lowercase letters, digits, '.', '_', '-'"
+                f"profile name {excerpt(self.name)} must be lowercase letters, digits, "
+                "'.', '_', '-'"
             )
         if not isinstance(self.description, str):
             raise bad("description", "must be a string")
         if self.device not in ("cuda", "cpu"):
-            raise bad("device", f"must be 'cuda' or 'cpu', got {self.device!r}")
+            raise bad("device", f"must be 'cuda' or 'cpu', got {excerpt(self.device)}")
         if not _is_int(self.memory_bytes) or self.memory_bytes <= 0:
             raise bad("memory_bytes", f"must be a positive number of bytes, got "
-                      f"{self.memory_bytes!r}")
+                      f"{excerpt(self.memory_bytes)}")
         if (self.usable_fraction is None) == (self.usable_bytes is None):
             raise bad("usable_fraction/usable_bytes", "needs exactly one of the two")
         if self.usable_fraction is not None and not (
             _is_number(self.usable_fraction) and 0 < self.usable_fraction <= 1
         ):
-            raise bad("usable_fraction", f"must be in (0, 1], got {self.usable_fraction!r}")
+            raise bad("usable_fraction", f"must be in (0, 1], got {excerpt(self.usable_fraction)}")
         if self.usable_bytes is not None and not (
             _is_int(self.usable_bytes) and 0 < self.usable_bytes <= self.memory_bytes
         ):
-            raise bad("usable_bytes", f"must be in (0, memory_bytes], got {self.usable_bytes!r}")
+            raise bad("usable_bytes",
+                      f"must be in (0, memory_bytes], got {excerpt(self.usable_bytes)}")
         for key in ("bf16", "fp16"):
             if not isinstance(getattr(self, key), bool):
-                raise bad(key, f"must be true or false, got {getattr(self, key)!r}")
+                raise bad(key, f"must be true or false, got {excerpt(getattr(self, key))}")
         if self.peak_tflops is not None and not (
             _is_number(self.peak_tflops) and self.peak_tflops > 0
         ):
             raise bad("peak_tflops", f"must be a positive number or null, got "
-                      f"{self.peak_tflops!r}")
+                      f"{excerpt(self.peak_tflops)}")
         if not _is_int(self.trials_per_device) or self.trials_per_device < 1:
             raise bad("trials_per_device", f"must be a positive integer, got "
-                      f"{self.trials_per_device!r}")
+                      f"{excerpt(self.trials_per_device)}")
         if self.device == "cpu":
             want, ok = "0 for a cpu profile", self.gpu_count == 0
         else:
             want, ok = "a positive integer", _is_int(self.gpu_count) and self.gpu_count >= 1
         if not _is_int(self.gpu_count) or not ok:
-            raise bad("gpu_count", f"must be {want}, got {self.gpu_count!r}")
+            raise bad("gpu_count", f"must be {want}, got {excerpt(self.gpu_count)}")
         if isinstance(self.match_names, str) or not all(
             isinstance(n, str) and n.strip() for n in self.match_names
         ):
@@ -174,7 +176,7 @@ def parse_size(value: Any, key: str) -> int:
         m = _SIZE_RE.match(value)
         if m and m.group(2).lower() in _UNITS | {"": 1}:
             return int(float(m.group(1)) * _UNITS.get(m.group(2).lower(), 1))
-    raise AutopeftError(f"{key} must be bytes or a size like '40 GiB', got {value!r}")
+    raise AutopeftError(f"{key} must be bytes or a size like '40 GiB', got {excerpt(value)}")
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -194,7 +196,7 @@ def profile_from_dict(data: Any, *, name: str, source: str) -> Profile:
     unknown = sorted(str(k) for k in data if k not in _YAML_KEYS)
     if unknown:
         raise AutopeftError(
-            f"{source}: unknown key {', '.join(map(repr, unknown))}; "
+            f"{source}: unknown key {', '.join(map(excerpt, unknown[:5]))}; "
             f"known keys: {', '.join(_YAML_KEYS)}"
         )
     values = {"name": name, "description": "", "usable_fraction": None, "usable_bytes": None,
@@ -218,15 +220,9 @@ def profile_from_dict(data: Any, *, name: str, source: str) -> Profile:
 
 
 def _load_file(path: Path | Traversable, name: str | None = None) -> Profile:
-    import yaml
+    from autopeft.yamlio import read_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise AutopeftError(f"cannot read profile file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise AutopeftError(f"profile file {path} is not valid YAML: {first}") from None
+    data = read_yaml_file(path, f"profile file {path}")
     name = name or Path(path.name).stem.lower()
     return profile_from_dict(data, name=name, source=str(path))
 
@@ -249,13 +245,13 @@ def load_profile(name_or_path: str) -> Profile:
     path = Path(arg).expanduser()
     if "/" in arg or "\\" in arg or path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
-            raise AutopeftError(f"profile file {arg} does not exist")
+            raise AutopeftError(f"profile file {excerpt(arg)} does not exist")
         return _load_file(path)
     builtin = profiles_dir() / f"{arg}.yaml"
     if not _NAME_RE.match(arg) or not builtin.is_file():
         known = ", ".join(_builtin_names()) or "none"
         raise AutopeftError(
-            f"unknown profile '{arg}'; known profiles: {known}; or give a YAML file"
+            f"unknown profile {excerpt(arg)}; known profiles: {known}; or give a YAML file"
         )
     return _load_file(builtin, arg)
 

@@ -37,7 +37,7 @@ def apply_method(model: Any, method: str, params: dict | None) -> Any:
     (an SVD, a mask from ``nonzero``) cannot be applied: that is an :class:`AutopeftError`
     naming the method, so that callers (estimates, the planner) report it, not crash.
     """
-    from autopeft.errors import AutopeftError
+    from autopeft.errors import AutopeftError, NeedsWeights
     from autopeft.methods.base import ModelInfo, get_method
 
     try:
@@ -47,7 +47,7 @@ def apply_method(model: Any, method: str, params: dict | None) -> Any:
     except Exception as exc:
         if not any(p.is_meta for p in model.parameters()):
             raise
-        raise AutopeftError(
+        raise NeedsWeights(
             f"cannot estimate method '{method}' from the config alone: its initialisation reads "
             f"the base weights, which a weightless (meta) model has not ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})"

@@ -50,7 +50,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.methods.base import ModelInfo
 
 GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
@@ -194,9 +194,9 @@ def layer_indices(spec: Any, n: int) -> list[int]:
             )
         chosen = sorted(set(spec))
     else:
-        raise AutopeftError(f"layers {spec!r} is not understood; use {LAYER_SPECS}")
+        raise AutopeftError(f"layers {excerpt(spec)} is not understood; use {LAYER_SPECS}")
     if not chosen:
-        raise AutopeftError(f"layers {spec!r} selects no layer of a stack of {n} layers")
+        raise AutopeftError(f"layers {excerpt(spec)} selects no layer of a stack of {n} layers")
     return chosen
 
 
@@ -293,7 +293,7 @@ def _resolve(model: Any, info: ModelInfo, groups: Any, layers: Any, blocks: bool
     ]
     if not chosen:
         raise AutopeftError(
-            f"layers {layers!r} leaves no module of groups {list(groups)} to target"
+            f"layers {excerpt(layers)} leaves no module of groups {list(groups)} to target"
         )
     return chosen
 
@@ -353,6 +353,6 @@ def resolve_norms(model: Any, info: ModelInfo, layers: Any = "all") -> list[str]
         norms = [n for n in norms if (w := _in_layer(n)) and w[1] in allowed.get(w[0], set())]
     if not norms:
         raise AutopeftError(
-            f"layers {layers!r} leaves no LayerNorm of this {info.model_type} model"
+            f"layers {excerpt(layers)} leaves no LayerNorm of this {info.model_type} model"
         )
     return norms

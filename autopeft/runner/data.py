@@ -68,6 +68,10 @@ def tokenize_task(
 ) -> PreparedData:
     """Tokenise train and eval splits once; labels verbalised for seq2seq models."""
     spec = data.spec
+    if not data.train or not data.eval:  # before tokenizing: tokenizers fail on empty lists
+        from autopeft.errors import AutopeftError
+
+        raise AutopeftError(f"task {spec.name} has an empty train or eval split ({data.source})")
     splits = {}
     max_target = 0
     for split, examples in (("train", data.train), ("eval", data.eval)):
@@ -87,10 +91,6 @@ def tokenize_task(
                 for f, ex in zip(feats, examples, strict=True):
                     f["labels"] = ex.label
         splits[split] = feats
-    if not splits["train"] or not splits["eval"]:
-        from autopeft.errors import AutopeftError
-
-        raise AutopeftError(f"task {spec.name} has an empty train or eval split ({data.source})")
     return PreparedData(
         spec=spec,
         is_seq2seq=is_seq2seq,

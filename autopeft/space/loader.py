@@ -13,12 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.methods.base import Method, get_method
 from autopeft.paths import shipped_dir
 from autopeft.space.schema import MethodSpace, ParamSpec, SearchSpace, SpaceError
+from autopeft.yamlio import read_yaml_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -28,38 +27,14 @@ if TYPE_CHECKING:
 MODULE_GROUPS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 LAYER_WORDS = ("all", "upper_half", "lower_half")
 _GROUP_PARAMS = ("target_modules", "feedforward_modules")
+# Parameters that say where a method goes in the model: resolved against a real model only
+# (the pre-flight of a search, autopeft.controller.preflight).
+PLACEMENT_PARAMS = (*_GROUP_PARAMS, "layers")
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 # Per-layer masks (autopeft.methods.placement): one 0/1 per layer (or per equal group of
 # layers), optionally one mask per stack of a seq2seq model ("mask:ENC/DEC").
 _MASK_RE = re.compile(r"^mask:(?=[01]*1)[01]+(?:/(?=[01]*1)[01]+)?$")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$")
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-4`` as a float (YAML 1.2) and rejects duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                dup = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: let PyYAML report it
-                continue
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
-# PyYAML follows YAML 1.1, where a float needs a dot: without this, 1e-4 is the string "1e-4".
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 
 
 def spaces_dir() -> Traversable:
@@ -107,17 +82,7 @@ def load_space(path_or_name: str | Path) -> SearchSpace:
     """
     path = _resolve(path_or_name)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise AutopeftError(f"search space {source}: cannot read: {e}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise AutopeftError(f"search space {source}: invalid YAML{where}: {problem}") from None
+    data = read_yaml_file(path, f"search space {source}")
     if data is None:
         raise AutopeftError(f"search space {source}: file is empty")
     return _check_registry(parse_space(data, source))
@@ -196,13 +161,13 @@ def _type_problem(method: Method, pname: str, spec: ParamSpec) -> str | None:
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             return f"a range needs a numeric parameter; use value or choices ({want})"
         if isinstance(default, int) and spec.kind == "float":
-            return f"expects an int (default {default!r}); use int bounds and step"
+            return f"expects an int (default {excerpt(default)}); use int bounds and step"
         if isinstance(default, float) and spec.kind == "int":
-            return f"expects a float (default {default!r}); write bounds as floats, e.g. 0.0"
+            return f"expects a float (default {excerpt(default)}); write bounds as floats, e.g. 0.0"
         return None
     for v in spec.values:
         if not ok(v):
-            return f"expects {want} (default {default!r}), got {v!r}"
+            return f"expects {want} (default {excerpt(default)}), got {excerpt(v)}"
     return None
 
 
@@ -221,11 +186,11 @@ def _placement_problem(pname: str, spec: ParamSpec) -> str | None:
             bad = [g for g in names if not isinstance(g, str) or not _MODULE_RE.match(g)]
             if bad:
                 return (
-                    f"bad module group {bad[0]!r}: use {', '.join(MODULE_GROUPS)} or a module "
-                    f"name inside a layer"
+                    f"bad module group {excerpt(bad[0])}: use {', '.join(MODULE_GROUPS)} or a "
+                    f"module name inside a layer"
                 )
             if len(set(names)) != len(names):
-                return f"module group listed twice in {v}"
+                return f"module group listed twice in {excerpt(v)}"
     elif pname == "layers":
         for v in spec.values:
             detail = _layers_problem(v)
@@ -243,6 +208,6 @@ def _layers_problem(v: Any) -> str | None:
         if all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v):
             return None
     return (
-        f"bad layers {v!r}: use {', '.join(LAYER_WORDS)}, 'A-B' (0-based, A <= B), a "
+        f"bad layers {excerpt(v)}: use {', '.join(LAYER_WORDS)}, 'A-B' (0-based, A <= B), a "
         f"non-empty list of layer indices or 'mask:BITS' (0/1 per layer, at least one 1)"
     )

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.space.schema import ParamSpec, SampledConfig, SearchSpace
 
 if TYPE_CHECKING:
@@ -110,7 +110,8 @@ def _decode_one(key: str, spec: ParamSpec, flat: Mapping[str, Any]) -> Any:
         value = spec.fixed_value()
         if key in flat and _plain(flat[key]) != value:
             raise AutopeftError(
-                f"sampled config has {key}={flat[key]!r}, but the space fixes it to {value!r}"
+                f"sampled config has {key}={excerpt(flat[key])}, but the space fixes it to "
+                f"{excerpt(value)}"
             )
         return value
     if key not in flat:
@@ -127,12 +128,12 @@ def _decode_one(key: str, spec: ParamSpec, flat: Mapping[str, Any]) -> Any:
     elif spec.kind == "float" and is_num:
         raw = float(raw)
     else:
-        raise AutopeftError(f"sampled config: {key}={raw!r} is not a {spec.kind}")
+        raise AutopeftError(f"sampled config: {key}={excerpt(raw)} is not a {spec.kind}")
     # Optuna's log-scale float may land a rounding error past a bound: allow a relative ulp.
     tol = 1e-12 * max(abs(spec.low), abs(spec.high))
     if not (spec.low - tol <= raw <= spec.high + tol) or not math.isfinite(raw):
         raise AutopeftError(
-            f"sampled config: {key}={raw!r} is outside [{spec.low}, {spec.high}]"
+            f"sampled config: {key}={excerpt(raw)} is outside [{spec.low}, {spec.high}]"
         )
     return raw
 
@@ -162,7 +163,7 @@ def decode_config(space: SearchSpace, flat: Mapping[str, Any]) -> SampledConfig:
     method = flat.get(METHOD_KEY)
     if method not in space.methods:
         raise AutopeftError(
-            f"sampled config: method {method!r} is not in search space {space.name} "
+            f"sampled config: method {excerpt(method)} is not in search space {space.name} "
             f"({', '.join(sorted(space.methods))})"
         )
     items = _plan(space.restrict([method]))[method]

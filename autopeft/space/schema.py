@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 
 TOP_KEYS = ("name", "description", "methods")
 
@@ -37,6 +37,7 @@ class SpaceError(AutopeftError):
 
     def __init__(self, detail: str, key: str = "", source: str = "") -> None:
         self.detail, self.key, self.source = detail, key, source
+        key = excerpt(key, 120, quote=False)  # key paths are made of the user's keys
         where = f"search space {source}" if source else "search space"
         super().__init__(f"{where}: {key}: {detail}" if key else f"{where}: {detail}")
 
@@ -62,10 +63,10 @@ def _freeze(x: Any, what: str) -> Any:
     if isinstance(x, (list, tuple)):
         bad = [i for i in x if not isinstance(i, _SCALARS)]
         if bad:
-            raise SpaceError(f"{what}: list items must be scalars, got {bad[0]!r}")
+            raise SpaceError(f"{what}: list items must be scalars, got {excerpt(bad[0])}")
         return tuple(x)
     if not isinstance(x, _SCALARS):
-        raise SpaceError(f"{what}: expected a scalar or a list of scalars, got {x!r}")
+        raise SpaceError(f"{what}: expected a scalar or a list of scalars, got {excerpt(x)}")
     return x
 
 
@@ -124,7 +125,7 @@ class ParamSpec:
 
     def _check_choices(self) -> None:
         if isinstance(self.choices, (str, bytes)) or not isinstance(self.choices, Iterable):
-            raise SpaceError(f"choices must be a list, got {self.choices!r}")
+            raise SpaceError(f"choices must be a list, got {excerpt(self.choices)}")
         frozen = tuple(_freeze(c, "choices") for c in self.choices)
         if not frozen:
             raise SpaceError("choices is empty")
@@ -133,8 +134,9 @@ class ParamSpec:
             key = _choice_key(encode_choice(c))
             if key in seen:
                 raise SpaceError(
-                    f"choices {_thaw(seen[key])!r} and {_thaw(c)!r} are the same Optuna "
-                    f"value {encode_choice(c)!r}; remove one"
+                    f"choices {excerpt(_thaw(seen[key]))} and {excerpt(_thaw(c))} are the "
+                    f"same Optuna "
+                    f"value {excerpt(encode_choice(c))}; remove one"
                 )
             seen[key] = c
         object.__setattr__(self, "choices", frozen)
@@ -145,11 +147,11 @@ class ParamSpec:
             if x is None:
                 raise SpaceError(f"{name} is missing (a range needs both low and high)")
             if not _is_number(x) or not math.isfinite(x):
-                raise SpaceError(f"{name} must be a finite number, got {x!r}")
+                raise SpaceError(f"{name} must be a finite number, got {excerpt(x)}")
         if not isinstance(self.log, bool):
-            raise SpaceError(f"log must be true or false, got {self.log!r}")
+            raise SpaceError(f"log must be true or false, got {excerpt(self.log)}")
         if self.step is not None and (not _is_number(self.step) or not self.step > 0):
-            raise SpaceError(f"step must be a number > 0, got {self.step!r}")
+            raise SpaceError(f"step must be a number > 0, got {excerpt(self.step)}")
         if not self.low < self.high:
             raise SpaceError(f"low must be < high (got low={self.low}, high={self.high})")
         if self.log and not self.low > 0:
@@ -187,7 +189,8 @@ class ParamSpec:
         for c in self.choices or ():
             if _choice_key(encode_choice(c)) == _choice_key(encoded):
                 return _thaw(c)
-        raise AutopeftError(f"{encoded!r} is not one of the choices {self.optuna_choices()}")
+        raise AutopeftError(f"{excerpt(encoded)} is not one of the choices "
+                            f"{excerpt(self.optuna_choices())}")
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as it is written in a space file (JSON-able)."""
@@ -206,7 +209,7 @@ class ParamSpec:
         if not isinstance(d, Mapping):
             raise SpaceError(
                 f"expected a mapping such as {{value: x}}, {{choices: [...]}} or "
-                f"{{low: a, high: b}}, got {d!r}"
+                f"{{low: a, high: b}}, got {excerpt(d)}"
             )
         for k in d:
             if k not in SPEC_KEYS:
@@ -232,7 +235,7 @@ class MethodSpace:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise SpaceError(f"method name must be a non-empty string, got {self.name!r}")
+            raise SpaceError(f"method name must be a non-empty string, got {excerpt(self.name)}")
         lr = self.learning_rate
         if lr is not None:
             if lr.kind == "int":
@@ -258,7 +261,7 @@ class MethodSpace:
         """Parse ``{learning_rate?: spec, params?: {name: spec}}``; None means ``{}``."""
         d = {} if d is None else d
         if not isinstance(d, Mapping):
-            raise SpaceError(f"expected a mapping with learning_rate and params, got {d!r}")
+            raise SpaceError(f"expected a mapping with learning_rate and params, got {excerpt(d)}")
         for k in d:
             if k not in METHOD_KEYS:
                 raise SpaceError(f"unknown key (known: {', '.join(METHOD_KEYS)})", str(k))
@@ -269,7 +272,7 @@ class MethodSpace:
             raise e.under("learning_rate") from None
         raw = d.get("params") or {}
         if not isinstance(raw, Mapping):
-            raise SpaceError(f"expected a mapping of parameter specs, got {raw!r}", "params")
+            raise SpaceError(f"expected a mapping of parameter specs, got {excerpt(raw)}", "params")
         params = {}
         for pname, spec in raw.items():
             try:
@@ -296,15 +299,16 @@ class SearchSpace:
     source: str = "<dict>"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise SpaceError(f"must be a non-empty string, got {self.name!r}", "name")
+        if not isinstance(self.name, str) or not 0 < len(self.name) <= 100:
+            raise SpaceError("must be a non-empty string of at most 100 characters, got "
+                             f"{excerpt(self.name)}", "name")
         if not isinstance(self.description, str):
-            raise SpaceError(f"must be a string, got {self.description!r}", "description")
+            raise SpaceError(f"must be a string, got {excerpt(self.description)}", "description")
         if not self.methods:
             raise SpaceError("no methods; list at least one", "methods")
         for key, ms in self.methods.items():
             if not isinstance(ms, MethodSpace) or ms.name != key:
-                raise SpaceError(f"entry does not describe method {key!r}", f"methods.{key}")
+                raise SpaceError(f"entry does not describe method {excerpt(key)}", f"methods.{key}")
 
     def restrict(self, methods: Iterable[str]) -> SearchSpace:
         """The space with only the given methods (in this space's order); none left is an error.
@@ -344,7 +348,8 @@ class SearchSpace:
         """A space from its file layout, checking structure only (no registry)."""
         try:
             if not isinstance(d, Mapping):
-                raise SpaceError(f"expected a mapping with keys {', '.join(TOP_KEYS)}, got {d!r}")
+                raise SpaceError(f"expected a mapping with keys {', '.join(TOP_KEYS)}, "
+                                 f"got {excerpt(d)}")
             for k in d:
                 if k not in TOP_KEYS:
                     raise SpaceError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})",
@@ -355,7 +360,8 @@ class SearchSpace:
             if not methods:
                 raise SpaceError("no methods; list at least one", "methods")
             if not isinstance(methods, Mapping):
-                raise SpaceError(f"expected a mapping of method name to space, got {methods!r}",
+                raise SpaceError("expected a mapping of method name to space, "
+                                 f"got {excerpt(methods)}",
                                  "methods")
             parsed = {}
             for mname, body in methods.items():

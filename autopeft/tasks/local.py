@@ -136,6 +136,8 @@ def read_split(spec: TaskSpec, path: Path) -> list[Row]:
             first_bad = first_bad or (line_no, row)
         else:
             rows.append(row)
+    if not rows and not malformed:
+        raise AutopeftError(f"cannot load {spec.name}: {path} has no rows (a header only?)")
     if malformed:
         total = malformed + len(rows)
         line_no, reason = first_bad  # type: ignore[misc]
@@ -182,12 +184,26 @@ def coerce_label(spec: TaskSpec, raw: Any) -> int | float:
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     # utf-8-sig: MRPC's msr_paraphrase files start with a byte-order mark.
-    with path.open(encoding="utf-8-sig", newline="\n") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line[:-1] if line.endswith("\n") else line
-            line = line[:-1] if line.endswith("\r") else line
-            if line.strip():
-                yield line_no, line
+    try:
+        with path.open(encoding="utf-8-sig", newline="\n") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                line = line[:-1] if line.endswith("\n") else line
+                line = line[:-1] if line.endswith("\r") else line
+                if line.strip():
+                    yield line_no, line
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _not_utf8(path: Path) -> AutopeftError:
+    raw = path.read_bytes()  # only on error: the decoder's offset is within one read chunk
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return AutopeftError(f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} on line "
+                             f"{line}); save it as UTF-8")
+    return AutopeftError(f"{path} is not UTF-8 text; save it as UTF-8")
 
 
 def _tsv_rows(spec: TaskSpec, path: Path) -> Iterator[tuple[int, Row | str]]:

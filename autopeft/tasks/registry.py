@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 
 BENCHMARKS = ("glue", "superglue")
 KNOWN_METRICS = ("accuracy", "f1", "f1_macro", "matthews_correlation", "pearson", "spearman")
@@ -185,6 +185,6 @@ def get_task(name: str) -> TaskSpec:
             return matches[0]
         if len(matches) > 1:
             options = " or ".join(spec.name for spec in matches)
-            raise AutopeftError(f"task {name!r} is ambiguous: say {options}")
+            raise AutopeftError(f"task {excerpt(name)} is ambiguous: say {options}")
     known = ", ".join(_TASKS)
-    raise AutopeftError(f"unknown task {name!r}; known tasks: {known}")
+    raise AutopeftError(f"unknown task {excerpt(name)}; known tasks: {known}")

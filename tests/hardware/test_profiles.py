@@ -96,7 +96,7 @@ def test_bad_profiles_are_one_line_errors_naming_the_key(tmp_path, change, needl
 def test_not_a_mapping_and_invalid_yaml(tmp_path):
     with pytest.raises(AutopeftError, match="mapping"):
         load_profile(str(write(tmp_path, "- a\n- b\n")))
-    with pytest.raises(AutopeftError, match="not valid YAML"):
+    with pytest.raises(AutopeftError, match="invalid YAML"):
         load_profile(str(write(tmp_path, "device: [cuda\n")))
 
 
