@@ -120,13 +120,19 @@ class StoreCallback(Callback):
                 self._drop_adapters(front)
 
     def _drop_adapters(self, front: set[int]) -> None:
-        """--save-adapters front: delete what trials that left the front had saved."""
-        import shutil
+        """--save-adapters front: delete what trials that left the front had saved (only
+        inside this study's artifacts folder, whatever the rows say)."""
+        from autopeft.artifacts import prune
 
-        for t in self.db.trials(self.name, status=TrialStatus.COMPLETED):
-            path = (t.extra or {}).get("adapter_path")
-            if t.number not in front and path and Path(path).is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+        root = (self.db.require_study(self.name).settings or {}).get("artifacts_dir")
+        if not root:
+            return
+        paths = [t.extra["adapter_path"]
+                 for t in self.db.trials(self.name, status=TrialStatus.COMPLETED)
+                 if t.number not in front and (t.extra or {}).get("adapter_path")]
+        for path in prune(root, paths):
+            self.say(f"warning: not deleting '{path}': it is outside the study's artifacts "
+                     f"folder {root}")
 
     def record_infeasible(self, number: int, config: dict, plan: Any) -> None:
         """Store a configuration the planner refused (never trained)."""
