@@ -18,7 +18,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = SearchSettings.from_args(args)
     name = run_search(settings, say=_out)
-    store = Store(args.storage)
+    store = Store(args.storage, create=False)
     front = front_trials(store, name)
     rows = trial_rows(front, detailed=False, primary=store.require_study(name).primary)
     _out(render(rows, "table", title=f"Pareto front of {name}"))
@@ -31,7 +31,7 @@ def cmd_front(args: argparse.Namespace) -> int:
     from autopeft.report import render, trial_rows
     from autopeft.store import Store
 
-    store = Store(args.storage)
+    store = Store(args.storage, create=False)
     study = store.require_study(args.study)
     rows = trial_rows(front_trials(store, args.study), detailed=args.format != "table",
                       primary=study.primary)
@@ -40,11 +40,23 @@ def cmd_front(args: argparse.Namespace) -> int:
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
-    from autopeft.report import render, trial_rows
+    from autopeft.report import render, render_trial, trial_rows
     from autopeft.store import Store
 
-    store = Store(args.storage)
+    store = Store(args.storage, create=False)
     study = store.require_study(args.study)
+    if args.trial is not None:
+        from autopeft.errors import AutopeftError
+
+        found = [t for t in store.trials(args.study) if t.number == args.trial]
+        if not found:
+            raise AutopeftError(f"study '{args.study}' has no trial {args.trial}; `autopeft "
+                                f"trials --study {args.study}` lists them")
+        rows = trial_rows(found, detailed=True, primary=study.primary)
+        title = f"Trial {args.trial} of {args.study}"
+        _out(render_trial(rows[0], title=title) if args.format == "table"
+             else render(rows, args.format))
+        return 0
     rows = trial_rows(store.trials(args.study, status=args.status),
                       detailed=args.format != "table", primary=study.primary)
     _out(render(rows, args.format, title=f"Trials of {args.study}"))
@@ -55,7 +67,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     from autopeft.report import render, study_rows
     from autopeft.store import Store
 
-    store = Store(args.storage)
+    store = Store(args.storage, create=False)
     _out(render(study_rows(store.list_studies()), args.format, title="Studies"))
     return 0
 
@@ -85,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autopeft.export import export_trial
     from autopeft.store import Store
 
-    out = export_trial(Store(args.storage), args.study, args.trial, args.output)
+    out = export_trial(Store(args.storage, create=False), args.study, args.trial, args.output)
     _out(f"exported trial {args.trial} of {args.study} to {out}")
     return 0
 

@@ -30,6 +30,7 @@ from autopeft.controller.searcher import (  # noqa: E402
     open_study,
 )
 from autopeft.controller.trainable import trainable  # noqa: E402
+from autopeft.runner.trial import MAX_TRACEBACK  # noqa: E402
 from autopeft.status import TrialStatus, trial_row  # noqa: E402
 
 
@@ -201,8 +202,12 @@ class StoreCallback(Callback):
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        text = _error_text(trial)
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        last = lines[-1][:200] if lines else "no error message"
         self.store(trial, {**self._decoded(trial.config), "status": TrialStatus.FAILED,
-                           "reason": f"Ray worker failed: {_error_line(trial)}"})
+                           "reason": f"Ray worker failed: {last}",
+                           "traceback": text[-MAX_TRACEBACK:] or None})
 
 
 def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
@@ -240,20 +245,24 @@ def trial_bundle(config: dict, cpus: float, use_gpu: bool) -> dict[str, float]:
     return bundle
 
 
-def _error_line(trial: Any) -> str:
+def _error_text(trial: Any) -> str:
+    """What Ray wrote about a trial's failure (its error file), or ""."""
     err = getattr(trial, "error_file", None)
     try:
-        lines = [ln for ln in open(err).read().splitlines() if ln.strip()] if err else []
+        return open(err).read() if err else ""
     except OSError:
-        lines = []
-    return lines[-1][:200] if lines else "no error message"
+        return ""
 
 
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
                resources: dict[str, float], model_path: str, num_samples: int,
                artifacts: str, profile: Any, model_config: Any,
                say: Callable[[str], None], cover_methods: bool = False) -> None:
-    """Run the study's trials through Ray Tune; every finished trial is stored."""
+    """Run the study's trials through Ray Tune; every finished trial is stored.
+
+    Ctrl-C raises KeyboardInterrupt out of here (Tune's own SIGINT handler, which ends the
+    run as if it had finished, is switched off); the caller closes the study and Ray.
+    """
     ray = init_ray(settings.ray_address)
 
     primary = data.spec.primary_metric
@@ -311,10 +320,6 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
-    try:
-        tuner.fit()
-        callback.close_unfinished(inner, "stopped when the search's time budget ran out"
-                                  if budget.time_budget else "stopped before it reported")
-    finally:
-        if not settings.ray_address:
-            ray.shutdown()
+    tuner.fit()
+    callback.close_unfinished(inner, "stopped when the search's time budget ran out"
+                              if budget.time_budget else "stopped before it reported")
