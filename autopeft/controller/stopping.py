@@ -25,6 +25,33 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, err
                       errno.EIO, errno.EFBIG}
 
 
+class StoreFailed(BaseException):
+    """A write to the study's store (ours or Optuna's) failed while trials ran.
+
+    A BaseException, like KeyboardInterrupt, on purpose: Ray Tune logs and swallows the
+    Exceptions of callbacks and searchers (a page of traceback per trial, the run going on
+    against a store that takes no writes), while this one ends ``fit`` at once; the search
+    turns its cause into one line.
+    """
+
+
+@contextmanager
+def store_writes() -> Iterator[None]:
+    """Turn a failed store write inside Ray Tune's loop into :class:`StoreFailed`."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        raise StoreFailed(str(exc).splitlines()[0]) from exc
+    except Exception as exc:
+        from optuna.exceptions import StorageInternalError
+
+        if isinstance(exc, StorageInternalError):
+            raise StoreFailed(str(exc).splitlines()[0]) from exc
+        raise
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

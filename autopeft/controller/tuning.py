@@ -29,6 +29,7 @@ from autopeft.controller.searcher import (  # noqa: E402
     make_sampler,
     open_study,
 )
+from autopeft.controller.stopping import store_writes  # noqa: E402
 from autopeft.controller.trainable import trainable  # noqa: E402
 from autopeft.runner.trial import MAX_TRACEBACK  # noqa: E402
 from autopeft.status import TrialStatus, trial_row  # noqa: E402
@@ -135,6 +136,7 @@ class StoreCallback(Callback):
             self.say(f"warning: not deleting '{path}': it is outside the study's artifacts "
                      f"folder {root}")
 
+    @store_writes()
     def record_infeasible(self, number: int, config: dict, plan: Any) -> None:
         """Store a configuration the planner refused (never trained)."""
         pred = plan.prediction or {}
@@ -144,6 +146,7 @@ class StoreCallback(Callback):
                "total_params": (pred.get("details") or {}).get("total_params")}
         self._store_unlaunched(number, row, {"prediction": pred})
 
+    @store_writes()
     def record_plan_error(self, number: int, config: dict, exc: BaseException) -> None:
         """Store a configuration whose memory planning raised (never trained)."""
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -159,6 +162,7 @@ class StoreCallback(Callback):
         self.say(f"[{row['status']}] trial {number} {row.get('method', '?')} "
                  f"{_short_params(row.get('params') or {})}: {row['reason']}")
 
+    @store_writes()
     def close_unfinished(self, searcher: Any, reason: str) -> None:
         """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
         out) become ``interrupted`` rows, and Optuna is told they failed."""
@@ -176,6 +180,7 @@ class StoreCallback(Callback):
                 self.say(f"[interrupted] trial {ot_trial.number} {sampled['method']}: {reason}")
             searcher.on_trial_complete(trial_id, {"status": TrialStatus.INTERRUPTED})
 
+    @store_writes()
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
         if result.get("status") == TrialStatus.RUNNING:  # stopped by the scheduler after a report
@@ -201,6 +206,7 @@ class StoreCallback(Callback):
             return {}
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
+    @store_writes()
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         text = _error_text(trial)
         lines = [ln for ln in text.splitlines() if ln.strip()]
