@@ -60,6 +60,26 @@ CASES = [
     ("unknown subcommand", ["serach"], "invalid choice"),
 ]
 
+# Hardening of runs and stores (issue 13): each row failed with a traceback, a hang or a
+# file created behind the user's back before.
+CASES += [
+    ("sqlite url missing a slash", ["studies", "--storage", "sqlite://x.db"], "three slashes"),
+    ("read-only command on a missing database",
+     ["studies", "--storage", "sqlite:///{empty}/no/such/x.db"], "no such database"),
+    ("front on a missing database", ["front", "--study", "s", "--storage",
+                                     "sqlite:///{empty}/x.db"], "no such database"),
+    ("missing postgres role", ["studies", "--storage",
+                               "postgresql://nosuchrole@127.0.0.1:5432/test"],
+     "createuser nosuchrole"),
+    ("missing postgres database", ["studies", "--storage",
+                                   "postgresql://postgres@127.0.0.1:5432/autopeft_no_such_db"],
+     "createdb autopeft_no_such_db"),
+    ("more cpus per trial than any node", S + ["--cpus-per-trial", "4096"], "can never be met"),
+    ("trial of unknown number", ["trials", "--study", "taken", "--trial", "7"], "has no trial 7"),
+    ("export of unknown study", ["export", "--study", "ghost", "--trial", "0", "--output",
+                                 "{empty}/out"], "no study named"),
+]
+
 
 @pytest.fixture
 def files(tmp_path, shared_dir):
@@ -87,7 +107,8 @@ def test_bad_input(label, args, needle, files, tmp_path):
     store.create_study("taken", task="glue/sst2", model="m", space_name="quick", space={},
                        budget={}, hardware={}, settings={}, objectives=[("accuracy", "maximize")])
     args = [a.format(**files) for a in args]
-    if "--storage" not in args and args[0] in ("search", "front", "trials", "studies"):
+    if "--storage" not in args and args[0] in ("search", "front", "trials", "studies",
+                                                "export"):
         args += ["--storage", db]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "autopeft.cli.main", *args],
@@ -97,5 +118,6 @@ def test_bad_input(label, args, needle, files, tmp_path):
     assert len(lines) == 1, run.stderr
     assert needle.lower() in lines[0].lower(), lines[0]
     assert "Traceback" not in run.stderr and "s3cret" not in run.stderr + run.stdout
+    assert os.listdir(files["empty"]) == []  # no folder or database created on the side
     studies = Store(db).list_studies()  # nothing half-written
     assert [s.name for s in studies] == ["taken"] and studies[0].n_trials == 0
