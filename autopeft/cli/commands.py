@@ -9,6 +9,38 @@ def _out(text: str) -> None:
     print(text, flush=True)
 
 
+def _storage_out_of_argv(storage: str | None) -> None:
+    """Run this search again without its storage URL on the command line, when that URL
+    carries a password and the search joins a Ray cluster.
+
+    Ray lists every driver that joins a cluster with its process command line
+    (``ray job list``, the dashboard), readable by anyone who can use the cluster. The
+    process replaces itself (``os.execv``) with the same command minus ``--storage URL``,
+    the URL moving to ``$AUTOPEFT_STORAGE``, an environment Ray does not show.
+    """
+    import os
+    import sys
+
+    from autopeft.paths import ENV_STORAGE
+    from autopeft.store.url import password_of
+
+    secret = password_of(storage) if storage else None
+    argv = list(getattr(sys, "orig_argv", []))
+    if not secret or not any(secret in a for a in argv):
+        return
+    keep: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == storage and i and argv[i - 1].startswith("--"):
+            keep.pop()  # the flag before it (--storage, or an abbreviation argparse took)
+        elif not (arg.startswith("--") and arg.endswith("=" + storage)):  # --storage=URL
+            keep.append(arg)
+    if any(secret in a for a in keep):  # written some other way: leave it as it is
+        return
+    os.environ[ENV_STORAGE] = storage
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, *keep[1:]])
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from autopeft.controller.search import run_search
     from autopeft.front import front_trials
@@ -17,6 +49,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autopeft.store import Store
 
     settings = SearchSettings.from_args(args)
+    if settings.ray_address:
+        _storage_out_of_argv(args.storage)
     name = run_search(settings, say=_out)
     store = Store(args.storage, create=False)
     front = front_trials(store, name)
