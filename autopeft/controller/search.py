@@ -199,7 +199,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
 def _run_trials(store: Any, name: str, settings: SearchSettings, space: Any, ray: Any,
                 say: Callable[[str], None], study_args: dict[str, Any]) -> None:
     """Run the study's trials and mark how it ended: ``finished``; ``interrupted`` on Ctrl-C
-    (KeyboardInterrupt goes on: exit 130); ``failed`` with a reason otherwise. A failure
+    or SIGTERM (the exception goes on: exit 130 for Ctrl-C); ``failed`` with a reason
+    otherwise, running trials queued again in both cases. A failure
     caused by input or environment (a store refusing writes, a full disk) becomes one
     AutopeftError line; anything else keeps its traceback."""
     from autopeft.controller.stopping import close_study, failure_cause, sigint_raises
@@ -212,9 +213,10 @@ def _run_trials(store: Any, name: str, settings: SearchSettings, space: Any, ray
             tune_study(store=store, name=name, settings=settings, space=space, say=say,
                        **study_args)
             store.set_study_status(name, StudyStatus.FINISHED, finished=True)
-    except KeyboardInterrupt:
-        marked = close_study(store, name, space, StudyStatus.INTERRUPTED,
-                             "interrupted by Ctrl-C (SIGINT)", say)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C; SIGTERM (Ray's handler exits)
+        why = ("interrupted by Ctrl-C (SIGINT)" if isinstance(exc, KeyboardInterrupt)
+               else f"stopped by a signal or exit (SystemExit {exc.code})")
+        marked = close_study(store, name, space, StudyStatus.INTERRUPTED, why, say)
         say(f"interrupted: study {name} " + ("marked interrupted" if marked else
                                              "could not be marked interrupted")
             + f"; {resume_hint}")

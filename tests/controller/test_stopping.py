@@ -115,10 +115,12 @@ def test_ctrl_c_interrupts_and_the_resume_runs_the_trial_again(bert_dir, tmp_pat
     assert _study(db, "ctrlc")["status"] == "finished"
 
 
-@pytest.mark.parametrize("writes", ["trials", "all"])
+@pytest.mark.parametrize("writes", ["trials", "all", "front"])
 def test_a_full_store_mid_search_is_one_line_and_resumable(bert_dir, tmp_path, writes):
+    import optuna
+
     db = f"sqlite:///{tmp_path}/d.db"
-    args = _args(bert_dir, db, "full", 3)
+    args = _args(bert_dir, db, "full", 3, "--concurrency", "2", "--cpus-per-trial", "1")
     run = _cli(*args, env=fault_env(tmp_path / "hook", {}, store_full_after=1,
                                     store_full_for=writes))
     assert run.returncode == 2, (run.returncode, run.stdout[-2000:], run.stderr[-3000:])
@@ -127,13 +129,23 @@ def test_a_full_store_mid_search_is_one_line_and_resumable(bert_dir, tmp_path, w
     assert last.startswith("autopeft search: error: search stopped: storage "), last
     assert "refused a write: database or disk is full" in last
     study = _study(db, "full")
-    if writes == "trials":  # the study itself could still be written
-        assert "marked failed" in last
-        assert study["status"] == "failed" and "database or disk is full" in study["reason"]
-    else:
+    rows = _trials(db, "full")
+    if writes == "all":
         assert "could not be marked failed" in last
         assert study["status"] == "running"
-    assert len(_trials(db, "full")) == 1
+    else:  # the study itself could still be written
+        assert "marked failed" in last
+        assert study["status"] == "failed" and "database or disk is full" in study["reason"]
+    if writes == "front":  # trial rows could still be written: the crash closed Optuna's
+        states = [t.state.name for t in
+                  optuna.load_study(study_name="autopeft:full", storage=db).trials]
+        assert "RUNNING" not in states, states  # running ones failed and queued again
+        assert all("queued to run again" in r["reason"] for r in rows
+                   if r["status"] == "interrupted"), rows
+        # (besides the queue --cover-methods put first, which a resume runs as it is)
+        assert states.count("WAITING") >= len([r for r in rows if r["status"] == "interrupted"])
+    else:
+        assert len(rows) == 1
 
     resumed = _cli(*args[:args.index("--study")], "--study", "full", "--storage", db,
                    "--resume", *args[args.index("--sampler"):])
