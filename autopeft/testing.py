@@ -280,10 +280,9 @@ def install_store_full(after: int, *, writes: str = "all") -> None:
         with tx(self) as session:
             yield session
 
+    Store.add_trial = failing_add_trial  # counts rows; fails them unless writes == "front"
     if writes == "front":
         Store.set_pareto = failing_set_pareto
-        return
-    Store.add_trial = failing_add_trial
     if writes == "all":
         Store._tx = failing_tx
 
