@@ -333,3 +333,21 @@ def test_readme_url_on_the_local_server_test_database():
         pytest.skip("AUTOPEFT_SKIP_POSTGRES=1")
     with Store("postgresql://postgres@127.0.0.1:5432/test") as store:
         assert isinstance(store.list_studies(), list)
+
+
+def test_a_study_keeps_why_it_failed_until_it_runs_again(store_url):
+    with Store(store_url) as store:
+        store.create_study("s", task="glue/sst2", model="m", space_name="quick", space={},
+                           budget={}, hardware={}, settings={"seed": 1},
+                           objectives=[("accuracy", "maximize")])
+        assert store.get_study("s").status_reason is None
+        store.set_study_status("s", "failed", finished=True,
+                               reason="search stopped: disk\nfull")
+        study = store.get_study("s")
+        assert (study.status, study.status_reason) == ("failed", "search stopped: disk full")
+        assert study.settings["seed"] == 1 and study.finished_at is not None
+        assert store.list_studies()[0].status_reason == "search stopped: disk full"
+        store.update_study_settings("s", {"controller_pid": 1}, status="running")
+        assert store.get_study("s").status_reason is None  # resumed: the old reason is gone
+        store.set_study_status("s", "finished", finished=True)
+        assert store.get_study("s").status_reason is None
