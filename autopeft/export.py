@@ -8,12 +8,16 @@ metrics, parameters and where the result came from.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from autopeft import __version__
+from autopeft.artifacts import copy_inside, inside
 from autopeft.errors import AutopeftError
 from autopeft.methods.base import effective_params
 from autopeft.status import TrialStatus
@@ -94,8 +98,35 @@ Found by autopeft {__version__}: study `{study.name}` in `{safe_url}`, search sp
 {note}"""
 
 
+def _output(output: str | Path) -> Path:
+    """The export target, checked: a new or empty folder (never a link to follow)."""
+    out = Path(output).expanduser().absolute()
+    if out.is_symlink():
+        raise AutopeftError(f"--output {out} is a symbolic link (to {os.readlink(out)}); "
+                            "give a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AutopeftError(f"--output {out} exists and is not an empty folder; give a new one")
+    return out
+
+
+def _write_error(out: Path, exc: OSError) -> AutopeftError:
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        why += " (free some space, or export elsewhere)"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why += " (export to a folder you can write)"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        why += " (a file stands where a folder is needed)"
+    return AutopeftError(f"cannot write --output {out}: {why}; nothing was written")
+
+
 def export_trial(store: Any, study_name: str, number: int, output: str | Path) -> Path:
-    """Copy trial ``number``'s saved adapter to ``output`` and write its model card."""
+    """Copy trial ``number``'s saved adapter to ``output`` and write its model card.
+
+    The files go to a hidden sibling folder first, renamed to ``output`` once complete: a
+    failed export (disk full, say) leaves nothing behind, and a retry starts clean. Only a
+    saved folder inside the study's artifacts folder is read, and links out of it are refused.
+    """
     study = store.require_study(study_name)
     trials = {t.number: t for t in store.trials(study_name)}
     if number not in trials:
@@ -105,14 +136,34 @@ def export_trial(store: Any, study_name: str, number: int, output: str | Path) -
     if trial.status != TrialStatus.COMPLETED:
         raise AutopeftError(f"trial {number} of study '{study_name}' is {trial.status}, not "
                             "completed: it has nothing to export")
-    source = (trial.extra or {}).get("adapter_path")
-    if not source or not Path(source).is_dir():
+    stored = (trial.extra or {}).get("adapter_path")
+    root = (study.settings or {}).get("artifacts_dir")
+    if not stored:
         raise _missing(study, trial)
-    out = Path(output).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AutopeftError(f"--output {out} exists and is not an empty folder; give a new one")
-    shutil.copytree(source, out, dirs_exist_ok=True)
-    config = out / "adapter_config.json"
-    peft_type = json.loads(config.read_text()).get("peft_type") if config.is_file() else None
-    (out / "README.md").write_text(model_card(study, trial, store.safe_url, peft_type))
+    if not root:
+        raise AutopeftError(f"study '{study_name}' records no artifacts folder, so its stored "
+                            "adapter path cannot be checked; nothing was exported")
+    source = inside(root, stored, what=f"trial {number}'s adapter_path")
+    if not source.is_dir():
+        raise _missing(study, trial)
+    out = _output(output)
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        tmp.chmod(0o777 & ~mask)  # mkdtemp's 0700 is for the hidden folder only
+        copy_inside(source, tmp, Path(root))
+        config = tmp / "adapter_config.json"
+        peft_type = (json.loads(config.read_text()).get("peft_type") if config.is_file()
+                     else None)
+        (tmp / "README.md").write_text(model_card(study, trial, store.safe_url, peft_type))
+        os.replace(tmp, out)  # atomic; replaces an empty folder
+        tmp = None
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -91,6 +91,5 @@ def default_storage_url() -> str:
     env = os.environ.get(ENV_STORAGE)
     if env:
         return env
-    home = autopeft_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'autopeft.db'}"
+    # The folder is created by the first search that writes (never by a command that reads).
+    return f"sqlite:///{autopeft_home() / 'autopeft.db'}"

@@ -196,6 +196,7 @@ def study_rows(summaries: Sequence[StudySummary]) -> Rows:
         "best_primary",
         "created_at",
         "finished_at",
+        "reason",
     ]
     rows = [
         {
@@ -210,6 +211,7 @@ def study_rows(summaries: Sequence[StudySummary]) -> Rows:
             "best_primary": s.best_primary,
             "created_at": s.created_at,
             "finished_at": s.finished_at,
+            "reason": s.status_reason,
         }
         for s in summaries
     ]
@@ -464,3 +466,19 @@ def _table_cell(column: str, value: Any) -> str:
     if column == "extra":
         return json.dumps(_plain(value), separators=(",", ":"))
     return _compact(value)
+
+
+def render_trial(row: dict, *, title: str) -> str:
+    """One trial for people: a field/value table, then its traceback (if it raised) in full.
+
+    ``row`` is one detailed :func:`trial_rows` row.
+    """
+    extra = dict(row.get("extra") or {})
+    trace = extra.pop("traceback", None)
+    fields = [{"field": _LABELS.get(c, c), "value": _table_cell(c, extra or None)
+               if c == "extra" else _table_cell(c, v)}
+              for c, v in row.items() if v is not None and v != {}]
+    text = render(Rows(fields, ["field", "value"], empty="no fields"), "table", title=title)
+    if trace:
+        text += "\ntraceback:\n" + trace.rstrip() + "\n"
+    return text

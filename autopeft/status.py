@@ -83,7 +83,8 @@ ROW_FIELDS = (
     "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
 )
 EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
-                "adapter_path", "predicted_peak_bytes", "grad_accum", "seed", "confirms")
+                "adapter_path", "predicted_peak_bytes", "grad_accum", "seed", "confirms",
+                "traceback")
 # A confirmation repeat's extra: the trial it repeats with another seed (autopeft confirm).
 CONFIRMS_KEY = "confirms"
 

@@ -191,11 +191,21 @@ FAULTS_ENV = "AUTOPEFT_TEST_FAULTS"
 FAULTS = ("exit", "raise", "oom", "nan")
 
 
-def fault_env(folder: Any, plan: dict[int, str]) -> dict[str, str]:
+STORE_FAULT_ENV = "AUTOPEFT_TEST_STORE_FAULT"
+
+
+def fault_env(folder: Any, plan: dict[int, str], *, store_full_after: int | None = None,
+              store_full_for: str = "all") -> dict[str, str]:
     """Environment variables that make trial ``n`` of a search fail as ``plan[n]`` says.
 
     ``exit`` kills the trial's Ray worker (a Ray-level failure), ``raise`` raises inside the
     trial, ``oom`` raises torch's CUDA out-of-memory error, ``nan`` makes the loss diverge.
+
+    With ``store_full_after=n`` the search's store behaves like a full disk once ``n`` trial
+    rows are written: SQLite's own "database or disk is full" error, raised where the driver
+    writes (``store_full_for="all"``: every write; ``"trials"``: trial rows only, so the
+    study can still be marked; ``"front"``: only the front's update, so trial rows and the
+    study can both still be written, as after a crash of the search itself).
     """
     import json
     import os
@@ -210,7 +220,13 @@ def fault_env(folder: Any, plan: dict[int, str]) -> dict[str, str]:
         "import autopeft.testing\nautopeft.testing.install_faults_from_env()\n"
     )
     path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    return {"PYTHONPATH": path, FAULTS_ENV: json.dumps({str(k): v for k, v in plan.items()})}
+    env = {"PYTHONPATH": path, FAULTS_ENV: json.dumps({str(k): v for k, v in plan.items()})}
+    if store_full_after is not None:
+        if store_full_for not in ("all", "trials", "front"):
+            raise ValueError(f"store_full_for must be 'all', 'trials' or 'front', got "
+                             f"{store_full_for!r}")
+        env[STORE_FAULT_ENV] = json.dumps({"after": store_full_after, "for": store_full_for})
+    return env
 
 
 def install_faults_from_env() -> None:
@@ -221,6 +237,54 @@ def install_faults_from_env() -> None:
     plan = os.environ.get(FAULTS_ENV)
     if plan:
         install_faults({int(k): v for k, v in json.loads(plan).items()})
+    store = os.environ.get(STORE_FAULT_ENV)
+    if store:
+        fault = json.loads(store)
+        install_store_full(fault["after"], writes=fault["for"])
+
+
+def install_store_full(after: int, *, writes: str = "all") -> None:
+    """Make :class:`autopeft.store.Store` writes fail like a full disk after ``after`` trial
+    rows (in this process): the sqlite3 error SQLite gives, wrapped as SQLAlchemy does.
+    ``writes`` says which fail: see :func:`fault_env`."""
+    import contextlib
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from autopeft.store import Store
+
+    written = [0]
+    add_trial, tx, set_pareto = Store.add_trial, Store._tx, Store.set_pareto
+
+    def full() -> OperationalError:
+        return OperationalError("INSERT INTO autopeft_trials ...", {},
+                                sqlite3.OperationalError("database or disk is full"))
+
+    def failing_add_trial(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if written[0] >= after and writes != "front":
+            raise full()
+        row = add_trial(self, *args, **kwargs)
+        written[0] += 1
+        return row
+
+    def failing_set_pareto(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if written[0] >= after:
+            raise full()
+        return set_pareto(self, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def failing_tx(self: Any) -> Any:
+        if written[0] >= after:
+            raise full()
+        with tx(self) as session:
+            yield session
+
+    Store.add_trial = failing_add_trial  # counts rows; fails them unless writes == "front"
+    if writes == "front":
+        Store.set_pareto = failing_set_pareto
+    if writes == "all":
+        Store._tx = failing_tx
 
 
 def install_faults(plan: dict[int, str]) -> None:

@@ -1,84 +1,140 @@
-"""`autopeft export` output loads with `autopeft.load_adapter`, and its card says how."""
+"""`autopeft export` touches only the study's own artifacts folder and never half-writes.
+
+A trial's ``adapter_path`` comes from the database, so it is checked, not trusted; the copy
+goes to a hidden sibling renamed into place, so a failure leaves nothing to clean up.
+"""
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
+from pathlib import Path
 
-import torch
+import pytest
 
-from autopeft.export import export_trial
-from autopeft.methods import ModelInfo, get_method, save_adapter
 from autopeft.store import Store
-from autopeft.testing import tiny_batch, tiny_bert
-
-LOAD = (
-    "import sys, torch\n"
-    "from autopeft.testing import tiny_batch, tiny_bert\n"
-    "base = tiny_bert()\n"
-    "{load}\n"
-    "with torch.no_grad():\n"
-    "    print(repr(model.eval()(**tiny_batch(model.config, batch_size=2)).logits.sum().item()))\n"
-)
 
 
-def _saved(method: str, folder) -> float:
-    """Train-like weights for ``method`` on tiny BERT, saved to ``folder``; its output."""
-    model = tiny_bert()
-    model = get_method(method).build(model, None, ModelInfo.from_config(model.config))
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(1)
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.1 * torch.randn_like(p))
-    save_adapter(model.eval(), method, folder)
-    with torch.no_grad():
-        return model(**tiny_batch(model.config, batch_size=2)).logits.sum().item()
+def _study(tmp_path: Path, adapter: Path | str | None = None) -> tuple[str, Path]:
+    """A study whose trial 0 completed with an adapter folder (trial-0 in its artifacts)."""
+    root = tmp_path / "artifacts" / "s"
+    folder = root / "trial-0"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+    (folder / "adapter_model.safetensors").write_bytes(os.urandom(256 * 1024))
+    db = f"sqlite:///{tmp_path}/store.db"
+    store = Store(db)
+    store.create_study("s", task="glue/sst2", model="m", space_name="quick", space={},
+                       budget={}, hardware={}, settings={"artifacts_dir": str(root)},
+                       objectives=[("accuracy", "maximize")])
+    store.add_trial("s", number=0, method="lora", params={"r": 8}, learning_rate=1e-3,
+                    status="completed", primary_metric=0.8, trainable_params=10,
+                    total_params=100, extra={"adapter_path": str(adapter or folder)})
+    store.set_pareto("s", [0])
+    return db, folder
 
 
-def _run(code: str, folder) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True,
-                          text=True, timeout=300)
+def _export(db: str, out: Path | str, fsize: int | None = None) -> subprocess.CompletedProcess:
+    def limit() -> None:  # a real write failure part-way: the file-size limit (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    return subprocess.run(
+        [sys.executable, "-m", "autopeft.cli.main", "export", "--study", "s", "--trial", "0",
+         "--output", str(out), "--storage", db],
+        capture_output=True, text=True, timeout=120, preexec_fn=limit if fsize else None)
 
 
-def test_exported_custom_tuner_loads_with_autopeft_load_adapter(tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    expected = _saved("houlsby", tmp_path / "saved")
-    with Store(url) as store:
-        store.create_study("s", task="glue/rte", model="prajjwal1/bert-tiny", space_name="x",
-                           space={}, budget={}, hardware={}, settings={},
-                           objectives=[("accuracy", "maximize")])
-        store.add_trial("s", number=0, method="houlsby", params={}, learning_rate=1e-3,
-                        status="completed", primary_metric=0.7, metrics={"accuracy": 0.7},
-                        trainable_params=10, extra={"adapter_path": str(tmp_path / "saved")})
-        out = export_trial(store, "s", 0, tmp_path / "export")
-    card = (out / "README.md").read_text()
-    assert 'model = autopeft.load_adapter(base, "<this folder>")' in card
-    assert "`KeyError: 'AUTOPEFT_ADAPTER'`" in card and "register_tuners()" in card
-    assert "| parameters | `{" in card and '"reduction_factor": 16' in card  # defaults shown
-    # in a fresh process: plain peft fails on our type; autopeft.load_adapter loads it
-    plain = _run(LOAD.format(load="from peft import PeftModel\n"
-                             "model = PeftModel.from_pretrained(base, sys.argv[1])"), out)
-    assert plain.returncode != 0 and "KeyError: 'AUTOPEFT_ADAPTER'" in plain.stderr
-    ours = _run(LOAD.format(load="import autopeft\n"
-                            "model = autopeft.load_adapter(base, sys.argv[1])"), out)
-    assert ours.returncode == 0, ours.stderr[-2000:]
-    assert float(ours.stdout.strip().splitlines()[-1]) == expected
+def _one_line(run: subprocess.CompletedProcess, needle: str) -> None:
+    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert needle in lines[0], lines[0]
 
 
-def test_card_of_a_peft_native_method_names_both_ways(tmp_path):
-    from types import SimpleNamespace
+def test_export_copies_and_writes_a_card(tmp_path):
+    db, folder = _study(tmp_path)
+    run = _export(db, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "out"
+    assert (out / "adapter_model.safetensors").read_bytes() == (
+        folder / "adapter_model.safetensors").read_bytes()
+    assert "trial 0" in (out / "README.md").read_text()
+    assert oct(out.stat().st_mode & 0o777) != oct(0o700)  # the umask's mode, not mkdtemp's
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
-    from autopeft.export import model_card
 
-    study = SimpleNamespace(name="s", task="glue/rte", model="bert-base-uncased", primary="acc",
-                            settings={"sampler": "tpe", "seed": 0}, budget={}, space_name="x")
-    trial = SimpleNamespace(number=3, method="lora", params={"r": 4}, learning_rate=1e-3,
-                            metrics={"acc": 0.7}, trainable_params=10, total_params=100,
-                            peak_memory_bytes=None, memory_kind=None, is_pareto=True)
-    card = model_card(study, trial, "sqlite:///x", peft_type="LORA")
-    assert "autopeft.load_adapter(base" in card and "KeyError" not in card
-    assert "With plain peft, `PeftModel.from_pretrained" in card
-    assert '"lora_alpha": 16' in card and '"r": 4' in card
-    bitfit = SimpleNamespace(**{**vars(trial), "method": "bitfit", "params": {}})
-    assert "KeyError: 'AUTOPEFT_BITFIT'" in model_card(study, bitfit, "u", "AUTOPEFT_BITFIT")
+def test_a_stored_path_outside_the_artifacts_folder_is_refused(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "secret.txt").write_text("not the study's")
+    db, _ = _study(tmp_path, adapter=victim)
+    run = _export(db, tmp_path / "out")
+    _one_line(run, "outside the study's artifacts folder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_link_out_of_the_adapter_folder_is_not_followed(tmp_path):
+    db, folder = _study(tmp_path)
+    (folder / "tokenizer.json").symlink_to("/etc/passwd")
+    run = _export(db, tmp_path / "out")
+    _one_line(run, "symbolic links out of the study's artifacts folder (tokenizer.json)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_link_inside_the_artifacts_folder_is_copied_as_a_file(tmp_path):
+    db, folder = _study(tmp_path)
+    (folder.parent / "shared.txt").write_text("inside")
+    (folder / "notes.txt").symlink_to(folder.parent / "shared.txt")
+    assert _export(db, tmp_path / "out").returncode == 0
+    copied = tmp_path / "out" / "notes.txt"
+    assert not copied.is_symlink() and copied.read_text() == "inside"
+
+
+@pytest.mark.parametrize("where, needle", [
+    ("/proc/autopeft-export", "cannot write --output /proc/autopeft-export"),
+    ("/sys/autopeft-export", "cannot write --output /sys/autopeft-export"),  # read-only
+    ("{file}/sub", "a file stands where a folder is needed"),
+    ("{dangling}", "is a symbolic link"),
+    ("{full}", "exists and is not an empty folder"),
+])
+def test_unwritable_outputs_are_one_line(tmp_path, where, needle):
+    db, _ = _study(tmp_path)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    out = where.format(file=tmp_path / "file", dangling=tmp_path / "dangling",
+                       full=tmp_path / "full")
+    _one_line(_export(db, out), needle)
+    assert not (tmp_path / "nowhere").exists() and (tmp_path / "file").read_text() == "x"
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+
+
+def test_a_write_failure_leaves_nothing_and_the_retry_works(tmp_path):
+    db, folder = _study(tmp_path)
+    out = tmp_path / "exports" / "best"
+    (tmp_path / "exports").mkdir()
+    _one_line(_export(db, out, fsize=64 * 1024), "File too large")
+    assert list((tmp_path / "exports").iterdir()) == []  # no partial folder, no temp folder
+    run = _export(db, out)
+    assert run.returncode == 0, run.stderr
+    assert (out / "adapter_model.safetensors").read_bytes() == (
+        folder / "adapter_model.safetensors").read_bytes()
+
+
+def test_pruning_deletes_only_inside_the_artifacts_folder(tmp_path):
+    from autopeft.artifacts import prune
+
+    root = tmp_path / "artifacts" / "s"
+    (root / "trial-1").mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (root / "escape").symlink_to(victim)
+    refused = prune(root, [str(root / "trial-1"), str(victim), str(root / "escape"),
+                           str(root), str(root / ".." / "s" / ".." / "..")])
+    assert not (root / "trial-1").exists()
+    assert victim.is_dir() and root.is_dir()
+    assert refused == [str(victim), str(root / "escape"), str(root),
+                       str(root / ".." / "s" / ".." / "..")]

@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trials", help="every trial of a study")
     t.add_argument("--study", required=True, help=STUDY_HELP)
     t.add_argument("--status", help="only trials with this status")
+    t.add_argument("--trial", type=int, metavar="N",
+                   help="only trial N, every field (a failed trial's traceback included)")
     _add_format(t)
     _add_common(t)
 

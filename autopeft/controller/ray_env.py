@@ -26,6 +26,9 @@ def ray_environment() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ctrl-C must interrupt the search (study `interrupted`, running trials queued again,
+    # exit 130): Tune's handler would end the run quietly as if it had finished.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     # Failed trials report a status and no objective values; the searcher handles them.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 

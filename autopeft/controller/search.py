@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from autopeft.controller.preflight import preflight
+from autopeft.errors import AutopeftError
 from autopeft.settings import SearchSettings
 from autopeft.status import StudyStatus, controller_identity
 
@@ -23,6 +24,23 @@ def _resources(settings: SearchSettings, hardware: dict) -> dict[str, float]:
     if hardware["gpus"]:
         res["gpu"] = 1
     return res
+
+
+def check_trial_fits(resources: dict[str, float], node_cpus: list[float], where: str) -> None:
+    """Refuse a trial that no node can ever hold: Ray would keep it pending forever, with the
+    study left ``running`` and nothing printed.
+
+    Args:
+        resources: One trial's resources (``{"cpu": n}``).
+        node_cpus: The CPUs of each node trials may run on.
+        where: How to name those nodes in the error ("this machine", "the cluster at ...").
+    """
+    most = max(node_cpus, default=0)
+    if resources["cpu"] > most:
+        raise AutopeftError(
+            f"--cpus-per-trial {resources['cpu']:g} can never be met: {where} has at most "
+            f"{most:g} CPUs on one node; use --cpus-per-trial {max(int(most), 1)} or fewer"
+        )
 
 
 def run_search(settings: SearchSettings, say: Callable[[str], None] | None = None, *,
@@ -40,6 +58,9 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     from autopeft.hardware.nvml import hardware_summary
 
     say = say or (lambda line: print(line, flush=True))
+    if not settings.ray_address and settings.cpus_per_trial:  # before any slow step
+        check_trial_fits({"cpu": settings.cpus_per_trial}, [os.cpu_count() or 1],
+                         "this machine")
     checked = preflight(settings, say, space=space)  # every check; nothing written before it
     spec, space, store, name = checked.spec, checked.space, checked.store, checked.name
     existing, ref, data, profile = checked.existing, checked.ref, checked.data, checked.profile
@@ -49,6 +70,15 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     from autopeft.controller.ray_env import init_ray
 
     ray = init_ray(settings.ray_address)  # last check before anything is written
+    try:
+        check_trial_fits(resources, [n["Resources"].get("CPU", 0) for n in ray.nodes()
+                                     if n.get("Alive")],
+                         f"the Ray cluster at {settings.ray_address}" if settings.ray_address
+                         else "the local Ray")
+    except AutopeftError:
+        if not settings.ray_address:
+            ray.shutdown()
+        raise
     warning = store.concurrency_warning(exclude=name)
     if warning:
         say(f"warning: {warning}")
@@ -81,21 +111,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
             if not settings.ray_address:
                 ray.shutdown()
             return name
-    try:
-        from autopeft.controller.tuning import tune_study
-
-        tune_study(store=store, name=name, settings=settings, space=space, data=data,
-                   resources=resources, model_path=ref.path, num_samples=max(remaining, 0),
-                   artifacts=str(artifacts), profile=profile, model_config=ref.config,
-                   say=say, cover_methods=settings.cover_methods and existing is None,
-                   confirm_seeds=settings.confirm_seeds, progress=progress)
-    except KeyboardInterrupt:
-        store.set_study_status(name, StudyStatus.INTERRUPTED, finished=True)
-        raise
-    except BaseException:
-        store.set_study_status(name, StudyStatus.FAILED, finished=True)
-        raise
-    store.set_study_status(name, StudyStatus.FINISHED, finished=True)
+    _run_trials(store, name, settings, space, ray, say, dict(
+        data=data, resources=resources, model_path=ref.path, num_samples=max(remaining, 0),
+        artifacts=str(artifacts), profile=profile, model_config=ref.config,
+        cover_methods=settings.cover_methods and existing is None,
+        confirm_seeds=settings.confirm_seeds, progress=progress))
     return name
 
 
@@ -130,3 +150,45 @@ def run_confirm(name: str, *, seeds: int, storage: str | None = None,
                                confirm_seeds=seeds)
     run_search(replace(settings, resume=True), say=say, space=space_from_dict(study.space),
                confirm_only=True)
+
+
+def _run_trials(store: Any, name: str, settings: SearchSettings, space: Any, ray: Any,
+                say: Callable[[str], None], study_args: dict[str, Any]) -> None:
+    """Run the study's trials and mark how it ended: ``finished``; ``interrupted`` on Ctrl-C
+    or SIGTERM (the exception goes on: exit 130 for Ctrl-C); ``failed`` with a reason
+    otherwise, running trials queued again in both cases. A failure
+    caused by input or environment (a store refusing writes, a full disk) becomes one
+    AutopeftError line; anything else keeps its traceback."""
+    from autopeft.controller.stopping import close_study, failure_cause, sigint_raises
+
+    resume_hint = f"continue it with `autopeft search ... --study {name} --resume`"
+    try:
+        with sigint_raises():
+            from autopeft.controller.tuning import tune_study
+
+            tune_study(store=store, name=name, settings=settings, space=space, say=say,
+                       **study_args)
+            store.set_study_status(name, StudyStatus.FINISHED, finished=True)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C; SIGTERM (Ray's handler exits)
+        why = ("interrupted by Ctrl-C (SIGINT)" if isinstance(exc, KeyboardInterrupt)
+               else f"stopped by a signal or exit (SystemExit {exc.code})")
+        marked = close_study(store, name, space, StudyStatus.INTERRUPTED, why, say)
+        say(f"interrupted: study {name} " + ("marked interrupted" if marked else
+                                             "could not be marked interrupted")
+            + f"; {resume_hint}")
+        raise
+    except BaseException as exc:
+        cause = failure_cause(exc, store.url)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        marked = close_study(store, name, space, StudyStatus.FAILED,
+                             cause or f"{type(exc).__name__}: {first}", say)
+        if cause is None:
+            raise  # a bug: its traceback is what helps
+        raise AutopeftError(
+            f"search stopped: {cause}; study '{name}' "
+            + ("marked failed" if marked else "could not be marked failed (still 'running')")
+            + f"; {resume_hint} once that is fixed"
+        ) from None
+    finally:
+        if not settings.ray_address:
+            ray.shutdown()

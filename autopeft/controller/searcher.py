@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from autopeft.controller.ray_env import ray_environment
+from autopeft.controller.stopping import store_writes
 from autopeft.errors import AutopeftError
 from autopeft.settings import SAMPLERS
 from autopeft.status import RESULT_ATTR, TrialStatus, trial_row
@@ -181,6 +182,7 @@ class StudySearcher(Searcher):
         if unused:
             self.study.enqueue_trial(random.Random(self.seed + len(self.ran)).choice(unused))
 
+    @store_writes()
     def suggest(self, trial_id: str) -> dict | str | None:
         from optuna.trial import TrialState
 
@@ -234,6 +236,7 @@ class StudySearcher(Searcher):
             store(ot.number, config, why)
         self.study.tell(ot, state=state)
 
+    @store_writes()
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         from optuna.trial import TrialState

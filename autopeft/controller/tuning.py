@@ -33,7 +33,9 @@ from autopeft.controller.searcher import (  # noqa: E402
     make_sampler,
     open_study,
 )
+from autopeft.controller.stopping import store_writes  # noqa: E402
 from autopeft.controller.trainable import trainable  # noqa: E402
+from autopeft.runner.trial import MAX_TRACEBACK  # noqa: E402
 from autopeft.status import TrialStatus, trial_row  # noqa: E402
 
 
@@ -132,14 +134,21 @@ class StoreCallback(Callback):
                 self._drop_adapters(front)
 
     def _drop_adapters(self, front: set[int]) -> None:
-        """--save-adapters front: delete what trials that left the front had saved."""
-        import shutil
+        """--save-adapters front: delete what trials that left the front had saved (only
+        inside this study's artifacts folder, whatever the rows say)."""
+        from autopeft.artifacts import prune
 
-        for t in self.db.trials(self.name, status=TrialStatus.COMPLETED):
-            path = (t.extra or {}).get("adapter_path")
-            if t.number not in front and path and Path(path).is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+        root = (self.db.require_study(self.name).settings or {}).get("artifacts_dir")
+        if not root:
+            return
+        paths = [t.extra["adapter_path"]
+                 for t in self.db.trials(self.name, status=TrialStatus.COMPLETED)
+                 if t.number not in front and (t.extra or {}).get("adapter_path")]
+        for path in prune(root, paths):
+            self.say(f"warning: not deleting '{path}': it is outside the study's artifacts "
+                     f"folder {root}")
 
+    @store_writes()
     def record_infeasible(self, number: int, config: dict, plan: Any) -> None:
         """Store a configuration the planner refused (never trained)."""
         pred = plan.prediction or {}
@@ -149,6 +158,7 @@ class StoreCallback(Callback):
                "total_params": (pred.get("details") or {}).get("total_params")}
         self._store_unlaunched(number, row, {"prediction": pred, **link_extra(config)})
 
+    @store_writes()
     def record_plan_error(self, number: int, config: dict, exc: BaseException) -> None:
         """Store a configuration whose memory planning raised (never trained)."""
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -164,6 +174,7 @@ class StoreCallback(Callback):
         self.say(f"[{row['status']}] trial {number} {row.get('method', '?')} "
                  f"{_short_params(row.get('params') or {})}: {row['reason']}")
 
+    @store_writes()
     def close_unfinished(self, searcher: Any, reason: str) -> None:
         """After ``fit``: trials Tune stopped without reporting (the search's time budget ran
         out) become ``interrupted`` rows, and Optuna is told they failed."""
@@ -185,6 +196,7 @@ class StoreCallback(Callback):
                 self.say(f"[interrupted] trial {ot_trial.number} {sampled['method']}: {reason}")
             searcher.on_trial_complete(trial_id, {"status": TrialStatus.INTERRUPTED})
 
+    @store_writes()
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = dict(trial.last_result or {})
         if result.get("status") == TrialStatus.RUNNING:  # stopped by the scheduler after a report
@@ -210,9 +222,14 @@ class StoreCallback(Callback):
             return {}
         return {"method": cfg.method, "params": cfg.params, "learning_rate": cfg.learning_rate}
 
+    @store_writes()
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        text = _error_text(trial)
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        last = lines[-1][:200] if lines else "no error message"
         self.store(trial, {**self._decoded(trial.config), "status": TrialStatus.FAILED,
-                           "reason": f"Ray worker failed: {_error_line(trial)}"})
+                           "reason": f"Ray worker failed: {last}",
+                           "traceback": text[-MAX_TRACEBACK:] or None})
 
 
 def _make_planner(settings: Any, space: Any, data: Any, profile: Any,
@@ -247,13 +264,13 @@ def trial_bundle(config: dict, cpus: float, use_gpu: bool) -> dict[str, float]:
     return bundle
 
 
-def _error_line(trial: Any) -> str:
+def _error_text(trial: Any) -> str:
+    """What Ray wrote about a trial's failure (its error file), or ""."""
     err = getattr(trial, "error_file", None)
     try:
-        lines = [ln for ln in open(err).read().splitlines() if ln.strip()] if err else []
+        return open(err).read() if err else ""
     except OSError:
-        lines = []
-    return lines[-1][:200] if lines else "no error message"
+        return ""
 
 
 def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
@@ -269,36 +286,35 @@ def tune_study(*, store: Any, name: str, settings: Any, space: Any, data: Any,
     the driver) receives the live progress messages of the running trials
     (:mod:`autopeft.controller.progress`), a ``search`` message first and a ``stored`` one
     per stored trial; None: trials send none.
+
+    Ctrl-C raises KeyboardInterrupt out of here (Tune's own SIGINT handler, which ends the
+    run as if it had finished, is switched off); the caller closes the study and Ray.
     """
     ray = init_ray(settings.ray_address)
     run = _TuneRun(store=store, name=name, settings=settings, space=space, data=data,
                    resources=resources, model_path=model_path, artifacts=artifacts,
                    profile=profile, model_config=model_config, say=say, ray=ray,
                    progress=progress)
-    try:
-        with run.pump or contextlib.nullcontext():
-            if num_samples > 0:
-                callback = run.callback(num_samples)
-                searcher = StudySearcher(
-                    space, study=run.study, metrics=run.metrics, seed=settings.seed,
-                    planner=run.planner, on_infeasible=callback.record_infeasible,
-                    on_plan_error=callback.record_plan_error,
-                    on_stop=lambda why: say(f"stopping: {why}"),
-                    # one trial per method first, never more than the trials left (no residue)
-                    first=[{"method": m} for m in sorted(space.methods)][:num_samples]
-                    if cover_methods else None,
-                )
-                budget = settings.budget
-                run.fit(searcher, callback, num_samples, time_budget=budget.time_budget,
-                        scheduler=settings.scheduler)
-                callback.close_unfinished(searcher, "stopped when the search's time budget ran "
-                                          "out" if budget.time_budget else "stopped before it "
-                                          "reported")
-            if confirm_seeds:
-                confirm_front(run, confirm_seeds)
-    finally:
-        if not settings.ray_address:
-            ray.shutdown()
+    with run.pump or contextlib.nullcontext():
+        if num_samples > 0:
+            callback = run.callback(num_samples)
+            searcher = StudySearcher(
+                space, study=run.study, metrics=run.metrics, seed=settings.seed,
+                planner=run.planner, on_infeasible=callback.record_infeasible,
+                on_plan_error=callback.record_plan_error,
+                on_stop=lambda why: say(f"stopping: {why}"),
+                # one trial per method first, never more than the trials left (no residue)
+                first=[{"method": m} for m in sorted(space.methods)][:num_samples]
+                if cover_methods else None,
+            )
+            budget = settings.budget
+            run.fit(searcher, callback, num_samples, time_budget=budget.time_budget,
+                    scheduler=settings.scheduler)
+            callback.close_unfinished(searcher, "stopped when the search's time budget ran "
+                                      "out" if budget.time_budget else "stopped before it "
+                                      "reported")
+        if confirm_seeds:
+            confirm_front(run, confirm_seeds)
 
 
 class _TuneRun:

@@ -114,6 +114,8 @@ class TrialResult:
     epochs_completed: float | None = None
     device: str | None = None
     adapter_path: str | None = None
+    # the whole traceback of a trial that raised (``reason`` keeps its first line)
+    traceback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

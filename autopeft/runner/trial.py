@@ -23,6 +23,7 @@ from autopeft.runner.progress import TrialProgress
 from autopeft.status import TrialStatus
 
 log = logging.getLogger(__name__)
+MAX_TRACEBACK = 20_000  # characters of a failed trial's traceback kept (its last ones)
 
 
 def prepare_data(cfg: TrialConfig, tokenizer: Any | None = None) -> PreparedData:
@@ -192,6 +193,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     except AutopeftError as exc:
         result.status, result.reason = TrialStatus.FAILED, str(exc)
     except Exception as exc:  # noqa: BLE001 - any crash ends only this trial
+        result.traceback = traceback.format_exc()[-MAX_TRACEBACK:]
         if _is_oom(exc):
             result.status = TrialStatus.OOM
             result.reason = f"out of memory: {str(exc).splitlines()[0][:300]}"
@@ -199,7 +201,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
             result.status = TrialStatus.FAILED
             first = str(exc).splitlines()[0][:300] if str(exc) else ""
             result.reason = f"{type(exc).__name__}: {first}"
-            log.debug("trial failed:\n%s", traceback.format_exc())
+            log.debug("trial failed:\n%s", result.traceback)
     finally:
         if meter.kind:
             result.peak_memory_bytes = meter.peak_bytes or meter.read()

@@ -41,6 +41,8 @@ VERSION_TABLE = "autopeft_alembic_version"
 
 TRIAL_STATUSES: tuple[str, ...] = STORED_TRIAL_STATUSES
 STUDY_STATUSES: tuple[str, ...] = tuple(s.value for s in StudyStatus)
+# Why a study failed or was interrupted: a key of its settings (no column, no migration).
+REASON_KEY = "status_reason"
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -229,6 +231,11 @@ class StudyRecord:
     def method_space_name(self) -> str:
         """Alias of ``space_name`` (the column's name)."""
         return self.space_name
+
+    @property
+    def status_reason(self) -> str | None:
+        """Why the study failed or was interrupted (None otherwise, and for older rows)."""
+        return (self.settings or {}).get(REASON_KEY)
 
     @property
     def primary(self) -> str:

@@ -24,6 +24,7 @@ from autopeft.errors import AutopeftError
 from autopeft.pareto import canonical_direction
 from autopeft.status import StudyStatus, TrialStatus, controller_alive
 from autopeft.store.models import (
+    REASON_KEY,
     STUDY_STATUSES,
     TRIAL_STATUSES,
     StudyRecord,
@@ -40,6 +41,7 @@ from autopeft.store.url import (
     open_engine,
     parse,
     redact,
+    require_existing,
     short_reason,
     validate_url,
 )
@@ -99,13 +101,17 @@ class Store:
     Args:
         url: A SQLAlchemy URL; None means :func:`autopeft.paths.default_storage_url`.
         echo: Log every SQL statement (debugging).
+        create: Create a SQLite file (and its folder) that does not exist yet. Commands that
+            only read pass False: they never leave an empty database behind.
 
     Raises:
-        AutopeftError: malformed URL, missing driver, unreachable server or a database
-            that cannot be opened or migrated. Messages carry the URL without its password.
+        AutopeftError: malformed URL, missing driver, unreachable server, a database
+            that cannot be opened or migrated, or with ``create=False`` a missing SQLite
+            file. Messages carry the URL without its password.
     """
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, echo: bool = False,
+                 create: bool = True) -> None:
         if url is None:
             from autopeft.paths import default_storage_url
 
@@ -113,6 +119,8 @@ class Store:
         self.url: str = url
         self.safe_url: str = redact(url)
         validate_url(url)
+        if not create:
+            require_existing(url)
         self._engine = open_engine(url, echo=echo)
         self._read = sessionmaker(self._engine, expire_on_commit=False)
         self._write = sessionmaker(
@@ -323,16 +331,28 @@ class Store:
             "PostgreSQL (--storage postgresql://user@host/db) for concurrent searches"
         )
 
-    def set_study_status(self, name: str, status: str, *, finished: bool = False) -> None:
-        """Set a study's status; ``finished=True`` also stamps ``finished_at`` (UTC now)."""
+    def set_study_status(self, name: str, status: str, *, finished: bool = False,
+                         reason: str | None = None) -> None:
+        """Set a study's status; ``finished=True`` also stamps ``finished_at`` (UTC now).
+
+        Args:
+            reason: Why the study ended so (``failed``, ``interrupted``), kept in its settings
+                as ``status_reason`` (:attr:`StudyRecord.status_reason`); any earlier reason
+                is dropped.
+        """
         if status not in STUDY_STATUSES:
             raise AutopeftError(f"unknown study status {status!r}; one of {STUDY_STATUSES}")
-        values: dict[str, Any] = {"status": str(status)}
-        if finished:
-            values["finished_at"] = utcnow()
         with self._tx() as session:
             sid = self._study_id(session, name)
-            session.execute(update(StudyRow).where(StudyRow.id == sid).values(**values))
+            row = session.get(StudyRow, sid)
+            row.status = str(status)
+            if finished:
+                row.finished_at = utcnow()
+            settings = {k: v for k, v in (row.settings or {}).items() if k != REASON_KEY}
+            if reason:
+                settings[REASON_KEY] = " ".join(str(reason).split())
+            if settings != row.settings:
+                row.settings = clean_json(settings)
 
     def update_study_settings(self, name: str, changes: dict[str, Any],
                               *, status: str | None = None) -> StudyRecord:
@@ -344,6 +364,7 @@ class Store:
             row = session.get(StudyRow, sid)
             row.settings = clean_json({**(row.settings or {}), **changes})
             if status is not None:
+                row.settings = {k: v for k, v in row.settings.items() if k != REASON_KEY}
                 row.status = str(status)
                 row.finished_at = None
             session.flush()

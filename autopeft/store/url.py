@@ -6,6 +6,7 @@ given in ``postgresql://user:secret@host/db`` never reaches a terminal or a log.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from autopeft.errors import AutopeftError
 
 UNPARSEABLE = "<unparseable url>"
 EXAMPLES = "sqlite:///path/autopeft.db or postgresql://user@host/db"
+# A plain postgresql:// URL means psycopg 3 in SQLAlchemy 2.1; postgresql+psycopg2:// still works.
+PG_DRIVERS = "postgresql:// (psycopg 3) or postgresql+psycopg2://"
 WRITE = "autopeft_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
@@ -69,6 +72,15 @@ def validate_url(url: str | URL) -> None:
     """
     parsed = parse(url)
     safe = redact(url)
+    if parsed.get_backend_name() == "sqlite" and (parsed.host or parsed.port or
+                                                   parsed.username):
+        # sqlite://x.db parses with x.db as a host, and the SQLite dialect refuses it with
+        # a traceback-worthy ArgumentError: name the missing slash instead.
+        where = parsed.host or ""
+        raise AutopeftError(
+            f"bad SQLite URL '{safe}': the file path follows three slashes, e.g. "
+            f"sqlite:///{where or 'autopeft.db'} (relative) or sqlite:////abs/path/autopeft.db"
+        )
     try:
         dialect_cls = parsed.get_dialect()
     except NoSuchModuleError:
@@ -79,7 +91,7 @@ def validate_url(url: str | URL) -> None:
     if getattr(dialect_cls, "is_async", False):
         raise AutopeftError(
             f"unsupported storage URL '{safe}': asyncio driver '{parsed.drivername}' is not "
-            "supported; use a synchronous one such as postgresql+psycopg2 or sqlite"
+            f"supported; use a synchronous one such as {PG_DRIVERS}, or sqlite:///"
         )
     try:
         dialect_cls.import_dbapi()
@@ -87,8 +99,33 @@ def validate_url(url: str | URL) -> None:
         module = getattr(exc, "name", None) or "its DBAPI module"
         raise AutopeftError(
             f"unsupported storage URL '{safe}': driver '{parsed.drivername}' needs "
-            f"{module}, which is not installed (pip install it or use postgresql+psycopg2)"
+            f"{module}, which is not installed (pip install it, or use {PG_DRIVERS}; "
+            "plain postgresql:// needs pip install 'psycopg[binary]')"
         ) from None
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for in-memory and URI databases, or other backends)."""
+    parsed = parse(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def require_existing(url: str) -> None:
+    """For commands that only read: a SQLite file must exist already (nothing is created).
+
+    Raises:
+        AutopeftError: the file (or its folder) does not exist.
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise AutopeftError(
+            f"no such database '{redact(url)}'{'' if path.parent.is_dir() else ' (nor its folder)'}"
+            "; check --storage (or $AUTOPEFT_STORAGE), or run a search to create it"
+        )
 
 
 def open_engine(url: str, *, echo: bool = False) -> Engine:
@@ -135,7 +172,9 @@ def connection_error(url: str, exc: BaseException) -> AutopeftError:
     reason = short_reason(url, exc)
     if parsed.get_backend_name() == "sqlite":
         hint = "check that the file's folder exists and is writable"
-    elif "does not exist" in reason:
+    elif re.search(r'role "[^"]*" does not exist', reason):
+        hint = f"create the role first (e.g. createuser {parsed.username or '<user>'})"
+    elif re.search(r'database "[^"]*" does not exist', reason):
         hint = f"create the database first (e.g. createdb {parsed.database})"
     else:
         hint = "is the server running and reachable from here?"

@@ -101,6 +101,26 @@ CASES = [
     ("continued with other seed", F + ["--study", "same", "--seed", "1"], "--seed 0 (asked: 1)"),
 ]
 
+# Hardening of runs and stores (issue 13): each row failed with a traceback, a hang or a
+# file created behind the user's back before.
+CASES += [
+    ("sqlite url missing a slash", ["studies", "--storage", "sqlite://x.db"], "three slashes"),
+    ("read-only command on a missing database",
+     ["studies", "--storage", "sqlite:///{empty}/no/such/x.db"], "no such database"),
+    ("front on a missing database", ["front", "--study", "s", "--storage",
+                                     "sqlite:///{empty}/x.db"], "no such database"),
+    ("missing postgres role", ["studies", "--storage",
+                               "postgresql://nosuchrole@127.0.0.1:5432/test"],
+     "createuser nosuchrole"),
+    ("missing postgres database", ["studies", "--storage",
+                                   "postgresql://postgres@127.0.0.1:5432/autopeft_no_such_db"],
+     "createdb autopeft_no_such_db"),
+    ("more cpus per trial than any node", S + ["--cpus-per-trial", "4096"], "can never be met"),
+    ("trial of unknown number", ["trials", "--study", "taken", "--trial", "7"], "has no trial 7"),
+    ("export of unknown study", ["export", "--study", "ghost", "--trial", "0", "--output",
+                                 "{empty}/out"], "no study named"),
+]
+
 
 def _bomb(levels: int) -> str:
     """A YAML "billion laughs": each level lists the one below nine times, by alias."""
@@ -218,7 +238,8 @@ def test_bad_input(label, args, needle, files, tmp_path, shared_dir):
     _same_study(store, shared_dir)
     before = _snapshot(store)
     args = [a.format(**files) for a in args]
-    if "--storage" not in args and args[0] in ("search", "front", "trials", "studies"):
+    if "--storage" not in args and args[0] in ("search", "front", "trials", "studies",
+                                                "export"):
         args += ["--storage", db]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "autopeft.cli.main", *args],
@@ -230,3 +251,6 @@ def test_bad_input(label, args, needle, files, tmp_path, shared_dir):
     assert len(lines[0]) < 600, lines[0]  # user values are quoted as short excerpts
     assert "Traceback" not in run.stderr and "s3cret" not in run.stderr + run.stdout
     assert _snapshot(Store(db)) == before  # nothing half-written, no study touched
+    assert os.listdir(files["empty"]) == []  # no folder or database created on the side
+    studies = Store(db).list_studies()  # nothing half-written
+    assert [s.name for s in studies] == ["taken"] and studies[0].n_trials == 0

@@ -63,3 +63,37 @@ def test_search_places_trials_on_both_nodes(ray_cluster, tiny_bert_dir, store_ur
     assert study["name"] == "two-nodes" and study["status"] == "finished"
     # The cluster outlives the search: joining did not take it down with the driver.
     assert len(ray_cluster.node_ids()) == 2
+
+
+def test_a_trial_no_node_can_hold_is_refused_up_front(ray_cluster, tiny_bert_dir, tmp_path):
+    """Two CPUs per trial on nodes of one: Ray would keep the trial pending forever."""
+    db = f"sqlite:///{tmp_path}/c.db"
+    run = _cli("search", *SEARCH, "--model", str(tiny_bert_dir), "--study", "too-big",
+               "--trials", "1", "--cpus-per-trial", "2", "--ray-address", ray_cluster.address,
+               "--storage", db, env=ray_cluster.env, timeout=300)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-3000:]
+    (line,) = run.stderr.strip().splitlines()
+    assert (f"--cpus-per-trial 2 can never be met: the Ray cluster at {ray_cluster.address} "
+            "has at most 1 CPUs on one node") in line, line
+    from autopeft.store import Store
+
+    assert Store(db).list_studies() == []  # nothing written
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_the_storage_password_stays_out_of_ray_job_list(ray_cluster, tiny_bert_dir, store_url):
+    from sqlalchemy.engine import make_url
+
+    # the local server trusts every connection: the password is accepted and ignored
+    url = make_url(store_url).set(drivername="postgresql", password="s3cret")
+    url = url.render_as_string(hide_password=False)
+    run = _cli("search", *SEARCH, "--model", str(tiny_bert_dir), "--study", "hidden-pw",
+               "--trials", "1", "--cpus-per-trial", "1", "--ray-address", ray_cluster.address,
+               "--storage", url, env=ray_cluster.env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "Pareto front of hidden-pw" in run.stdout
+    jobs = subprocess.run(["ray", "job", "list", "--address", ray_cluster.dashboard],
+                          env=ray_cluster.env, capture_output=True, text=True, timeout=120)
+    assert jobs.returncode == 0, jobs.stderr
+    assert "--study hidden-pw" in jobs.stdout  # the search's driver is listed ...
+    assert "s3cret" not in jobs.stdout  # ... without the password

@@ -48,6 +48,10 @@ def test_each_fault_ends_only_its_trial(bert_dir, tmp_path):
     rows = {r["number"]: r for r in _trials(db, "faults")}
     assert sorted(rows) == [0, 1, 2, 3, 4, 5]
     assert rows[0]["status"] == "failed" and "injected fault" in rows[0]["reason"]
+    trace = rows[0]["extra"]["traceback"]  # the whole traceback, not only its last line
+    assert trace.startswith("Traceback") and "in broken" in trace and "injected fault" in trace
+    shown = _cli("trials", "--study", "faults", "--storage", db, "--trial", "0")
+    assert shown.returncode == 0 and trace.strip().splitlines()[-1] in shown.stdout
     assert rows[1]["status"] == "oom" and "out of memory" in rows[1]["reason"]
     assert rows[2]["status"] == "diverged" and "loss became nan" in rows[2]["reason"]
     assert rows[3]["status"] == "failed" and "Ray worker failed" in rows[3]["reason"]

@@ -60,3 +60,30 @@ def test_profile_none_on_a_cluster_with_a_gpu(tmp_path):
     rows = Store(db).trials("gpu-none")
     assert [r.status for r in rows] == ["completed", "completed"], (rows, lines)
     assert all(r.extra["gpu_ids"] == ["0"] for r in rows)  # one whole GPU each
+
+
+def test_front_only_pruning_never_deletes_outside_the_artifacts_folder(tmp_path):
+    """A row whose adapter_path names a folder outside the study's (edited by hand, or
+    written by another search) is left alone by ``--save-adapters front``."""
+    from autopeft.controller.tuning import StoreCallback
+    from autopeft.store import Store
+
+    root = tmp_path / "artifacts" / "s"
+    (root / "trial-1").mkdir(parents=True)
+    victim = tmp_path / "someone-else"
+    victim.mkdir()
+    db = f"sqlite:///{tmp_path}/p.db"
+    store = Store(db)
+    store.create_study("s", task="glue/sst2", model="m", space_name="quick", space={},
+                       budget={}, hardware={}, settings={"artifacts_dir": str(root)},
+                       objectives=[("accuracy", "maximize")])
+    for number, path in ((1, root / "trial-1"), (2, victim)):
+        store.add_trial("s", number=number, method="lora", params={}, learning_rate=1e-3,
+                        status="completed", primary_metric=0.5,
+                        extra={"adapter_path": str(path)})
+    lines: list[str] = []
+    callback = StoreCallback(db, "s", 2, "accuracy", None, lines.append, keep_front_only=True)
+    callback._drop_adapters(front=set())
+    assert not (root / "trial-1").exists() and victim.is_dir()
+    assert lines == [f"warning: not deleting '{victim}': it is outside the study's artifacts "
+                     f"folder {root}"]

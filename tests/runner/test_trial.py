@@ -186,6 +186,19 @@ def test_injected_oom_is_caught(bert_dir, monkeypatch):
     assert res.peak_memory_bytes is not None
 
 
+def test_a_crash_keeps_its_whole_traceback(bert_dir, monkeypatch):
+    import autopeft.runner.train as train_mod
+
+    def deep(*a, **k):
+        raise ValueError("first line\nsecond line of the message")
+
+    monkeypatch.setattr(train_mod, "train", deep)
+    res = run_trial(_cfg(bert_dir))
+    assert res.status == "failed" and res.reason == "ValueError: first line"
+    assert res.traceback.startswith("Traceback (most recent call last):")
+    assert "in deep" in res.traceback and "second line of the message" in res.traceback
+
+
 def test_intermediate_reports_for_early_stopping(bert_dir):
     seen = []
     res = run_trial(_cfg(bert_dir, max_steps=None, epochs=3, eval_every=2), report=seen.append)

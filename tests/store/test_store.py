@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -298,3 +299,55 @@ def test_concurrent_writers(store_url):
         assert errors == []
         assert [t.number for t in first.trials("rte-lora")] == list(range(40))
         assert sum(t.is_pareto for t in second.trials("rte-lora")) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+psycopg2", "postgresql+psycopg"])
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_readme_postgresql_url_and_both_drivers_work(store_url, driver):
+    """README's plain postgresql:// (psycopg 3 under SQLAlchemy 2.1) and the explicit
+    psycopg2 form both run a study's whole store: our tables and Optuna's."""
+    import optuna
+
+    url = make_url(store_url).set(drivername=driver).render_as_string(hide_password=False)
+    with Store(url) as store:
+        store.create_study("pg", task="glue/sst2", model="m", space_name="quick", space={},
+                           budget={}, hardware={}, settings={},
+                           objectives=[("accuracy", "maximize")])
+        store.add_trial("pg", number=0, method="lora", params={"r": 8}, learning_rate=1e-3,
+                        status="completed", primary_metric=0.75)
+        study = optuna.create_study(storage=store.optuna_storage(), study_name="o",
+                                    load_if_exists=True)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        assert [t.primary_metric for t in store.trials("pg")] == [0.75]
+        assert len(study.trials) == 2
+    with Store(url) as again:
+        driver_used = again._engine.dialect.driver
+    assert driver_used == ("psycopg" if driver == "postgresql" else driver.split("+")[1])
+
+
+@pytest.mark.postgres
+def test_readme_url_on_the_local_server_test_database():
+    """The exact form README shows, against this machine's server and its `test` database."""
+    if os.environ.get("AUTOPEFT_SKIP_POSTGRES") == "1":
+        pytest.skip("AUTOPEFT_SKIP_POSTGRES=1")
+    with Store("postgresql://postgres@127.0.0.1:5432/test") as store:
+        assert isinstance(store.list_studies(), list)
+
+
+def test_a_study_keeps_why_it_failed_until_it_runs_again(store_url):
+    with Store(store_url) as store:
+        store.create_study("s", task="glue/sst2", model="m", space_name="quick", space={},
+                           budget={}, hardware={}, settings={"seed": 1},
+                           objectives=[("accuracy", "maximize")])
+        assert store.get_study("s").status_reason is None
+        store.set_study_status("s", "failed", finished=True,
+                               reason="search stopped: disk\nfull")
+        study = store.get_study("s")
+        assert (study.status, study.status_reason) == ("failed", "search stopped: disk full")
+        assert study.settings["seed"] == 1 and study.finished_at is not None
+        assert store.list_studies()[0].status_reason == "search stopped: disk full"
+        store.update_study_settings("s", {"controller_pid": 1}, status="running")
+        assert store.get_study("s").status_reason is None  # resumed: the old reason is gone
+        store.set_study_status("s", "finished", finished=True)
+        assert store.get_study("s").status_reason is None
