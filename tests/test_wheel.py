@@ -130,5 +130,5 @@ print(json.dumps({"file": autopeft.__file__, "spaces_dir": str(spaces_dir()),
     ))
     # t5-small (d_model 512, 6 + 6 layers): q and v of 6 encoder self-attentions and of 6
     # decoder self- and 6 cross-attentions, each 512 -> 512 with LoRA adding r * (512 + 512).
-    assert estimate["trainable params"] == f"{36 * 8 * (512 + 512):,}"
-    assert any(key.startswith("fits cpu") for key in estimate), estimate
+    assert estimate["trainable_params"] == 36 * 8 * (512 + 512)
+    assert estimate["profile"] == "cpu" and isinstance(estimate["fits"], bool), estimate
