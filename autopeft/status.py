@@ -83,7 +83,8 @@ ROW_FIELDS = (
     "eval_seconds", "examples_per_second", "steps", "unparseable_predictions", "eval_examples",
 )
 EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
-                "adapter_path", "predicted_peak_bytes", "grad_accum")
+                "adapter_path", "predicted_peak_bytes", "grad_accum", "peak_memory_meter",
+                "rss_peak_bytes")
 
 
 def trial_row(result: dict[str, Any]) -> dict[str, Any]:

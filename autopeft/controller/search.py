@@ -59,10 +59,14 @@ def _applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
 def _profile(settings: SearchSettings, say: Callable[[str], None]) -> Any:
     """The hardware profile trials are planned for (None with ``--profile none``)."""
     from autopeft.hardware import resolve_profile
+    from autopeft.precision import profile_dtype
 
     if settings.profile == "none":
         return None
     profile, detection = resolve_profile(settings.profile)
+    # Refuses --precision bf16/fp16 for a CPU profile before anything is stored: its trials
+    # would train in fp32 while the study recorded 16 bits.
+    profile_dtype(settings.precision, profile)
     how = "detected" if detection is not None else "as asked"
     if detection is not None and detection.reason:
         how += f"; {detection.reason}"
@@ -122,6 +126,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
         f"{data.source}, tokenised once in {time.perf_counter() - t0:.1f}s")
     profile = _profile(settings, say)
     hardware = {**hardware_summary(), "profile": profile.to_dict() if profile else None}
+    if profile is None and not hardware["gpus"] and not settings.ray_address:
+        from autopeft.precision import training_dtype
+
+        training_dtype(settings.precision, "cpu", bf16=False)  # no GPU here: 16 bits refused
     resources = _resources(settings, hardware)
     from autopeft.controller.ray_env import init_ray
 
