@@ -38,6 +38,7 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     from ray import tune
 
     from autopeft.controller.searcher import (
+        GPU_KEY,
         GRAD_ACCUM_KEY,
         NUMBER_KEY,
         PREDICTED_KEY,
@@ -56,7 +57,8 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
     where = {"node_id": ray.get_runtime_context().get_node_id(),
              "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
-             "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum}
+             "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum,
+             "gpu_fraction": config.get(GPU_KEY)}
     primary = data.spec.primary_metric
 
     def report(partial: dict[str, Any]) -> None:
