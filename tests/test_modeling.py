@@ -63,7 +63,8 @@ def test_fp32_casts_a_16_bit_checkpoint_up_and_meta_models_work():
 
 
 @pytest.mark.parametrize("kind, method", [("bert", "lora"), ("t5", "lora"), ("t5", "ia3"),
-                                          ("bert", "prompt_tuning")])
+                                          ("bert", "prompt_tuning"), ("t5", "prefix_tuning"),
+                                          ("bert", "bitfit")])
 def test_a_bf16_base_trains_under_autocast(kind, method):
     """The GPU branch's dtype mix, run on CPU (CPU autocast stands in for CUDA's): frozen
     bf16 weights, fp32 adapters, fp32 gradients and AdamW state."""
