@@ -236,3 +236,32 @@ def build_model(ref: ModelRef, *, num_labels: int, device: str = "cpu", pretrain
     if model.config.pad_token_id is None:
         model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
     return model.train()
+
+
+def hold_frozen_in(model: Any, dtype: str) -> Any:
+    """Hold the frozen base in ``dtype`` and every trainable parameter in fp32; returns ``model``.
+
+    The dtype policy of :mod:`autopeft.precision`: a 16-bit trial keeps its frozen weights in
+    16 bits (half the memory of fp32, as PEFT users load a base model) while what is trained
+    (parameters, hence their gradients and the optimizer state) stays fp32, so that small
+    updates are not rounded away and ``GradScaler`` can unscale fp16 gradients. Called after
+    the method is applied (it decides what is trainable), by the trial runner and by the
+    memory predictor alike, on real or ``meta`` tensors. Parameters are converted in place
+    (``param.data``), so tied weights stay tied; buffers are left as they are.
+
+    Args:
+        model: The model with its method applied.
+        dtype: ``fp32``, ``bf16`` or ``fp16`` (:data:`autopeft.precision.DTYPES`).
+    """
+    import torch
+
+    from autopeft.precision import torch_dtype
+
+    frozen = torch_dtype(dtype)
+    for param in model.parameters():
+        if not param.is_floating_point():
+            continue
+        want = torch.float32 if param.requires_grad else frozen
+        if param.dtype != want:
+            param.data = param.data.to(want)
+    return model

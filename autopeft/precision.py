@@ -1,10 +1,18 @@
 """The one dtype policy: what a trial computes in, from ``--precision`` and the device.
 
 The trial runner (on a real device), the memory planner (on a hardware profile) and
-``autopeft estimate`` all ask here, so a plan is made for the dtype the trial will use. On
-CPU a trial always trains in fp32 (CPU autocast to 16 bits is slower there, and records and
-plans must not claim fp16 when fp32 ran); on CUDA ``auto`` is bf16 where the GPU supports it,
-else fp16. Weights stay fp32 under autocast; the 16-bit dtype is that of the matmuls.
+``autopeft estimate`` all ask here, so a plan is made for the dtype the trial will use.
+
+On CPU a trial trains in fp32: ``auto`` means fp32 there, and an explicit ``bf16`` or
+``fp16`` is refused (:class:`AutopeftError`, exit 2) rather than silently trained in fp32
+while the study records and plans for 16 bits (CPU autocast to 16 bits is also slower than
+fp32 on most CPUs, so honouring it would buy nothing). On CUDA ``auto`` is bf16 where the GPU
+supports it, else fp16.
+
+What is held in which dtype (:func:`autopeft.modeling.hold_frozen_in` does it, for the
+runner and the predictor alike): the frozen base weights in the training dtype (bf16 halves
+them, as PEFT users load the base), the trainable parameters, their gradients and the
+optimizer state in fp32; the forward and backward run under autocast to the training dtype.
 """
 
 from __future__ import annotations
@@ -25,11 +33,19 @@ def training_dtype(precision: str, device: str, *, bf16: bool, fp16: bool = True
         device: ``cpu`` or ``cuda`` (anything but ``cuda`` computes in fp32).
         bf16: Whether the device supports bf16 (``auto`` picks it first).
         fp16: Whether the device supports fp16.
+
+    Raises:
+        AutopeftError: an unknown precision, or ``bf16`` / ``fp16`` asked on a CPU.
     """
     if precision not in PRECISIONS:
         raise AutopeftError(f"unknown precision '{precision}'; known: {', '.join(PRECISIONS)}")
     if device != "cuda":
-        return "fp32"
+        if precision in ("auto", "fp32"):
+            return "fp32"
+        raise AutopeftError(
+            f"--precision {precision} needs a CUDA GPU: trials on {device} train in fp32; "
+            "use --precision auto or fp32 there (or plan for a GPU with --profile NAME)"
+        )
     if precision != "auto":
         return precision
     return "bf16" if bf16 else ("fp16" if fp16 else "fp32")

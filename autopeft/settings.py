@@ -90,7 +90,8 @@ class SearchSettings:
     max_length: int = field(default=256, metadata=option(bounds=(1, MAX_LENGTH), result=True))
     """input tokens (256)"""
     precision: str = field(default="auto", metadata=option(choices=PRECISIONS, result=True))
-    """training precision (auto: bf16 where the GPU supports it, fp32 on CPU)"""
+    """training precision (auto: bf16 where the GPU supports it, fp32 on CPU; bf16/fp16 need
+    a GPU). On GPU the frozen base is held in it, the trainable weights in fp32"""
     data_dir: str | None = None
     """local GLUE/SuperGLUE copy (default: $AUTOPEFT_DATA_DIR or ../shared/data)"""
     train_samples: int | None = field(default=None, metadata=option(positive=True,

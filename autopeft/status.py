@@ -84,7 +84,7 @@ ROW_FIELDS = (
 )
 EXTRA_FIELDS = ("device", "epochs_completed", "node_id", "gpu_ids", "node_ip", "stopped_at_step",
                 "adapter_path", "predicted_peak_bytes", "grad_accum", "seed", "confirms",
-                "traceback")
+                "traceback", "peak_memory_meter", "rss_peak_bytes", "gpu_fraction")
 # A confirmation repeat's extra: the trial it repeats with another seed (autopeft confirm).
 CONFIRMS_KEY = "confirms"
 

@@ -153,10 +153,14 @@ def applicable_space(space: Any, ref: Any, spec: Any, settings: SearchSettings,
 def resolve_search_profile(settings: SearchSettings, say: Callable[[str], None]) -> Any:
     """The hardware profile trials are planned for (None with ``--profile none``)."""
     from autopeft.hardware import resolve_profile
+    from autopeft.precision import profile_dtype
 
     if settings.profile == "none":
         return None
     profile, detection = resolve_profile(settings.profile)
+    # Refuses --precision bf16/fp16 for a CPU profile before anything is stored: its trials
+    # would train in fp32 while the study recorded 16 bits.
+    profile_dtype(settings.precision, profile)
     how = "detected" if detection is not None else "as asked"
     if detection is not None and detection.reason:
         how += f"; {detection.reason}"

@@ -66,6 +66,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] | None = Non
     existing, ref, data, profile = checked.existing, checked.ref, checked.data, checked.profile
     artifacts = checked.artifacts
     hardware = {**hardware_summary(), "profile": profile.to_dict() if profile else None}
+    if profile is None and not hardware["gpus"] and not settings.ray_address:
+        from autopeft.precision import training_dtype
+
+        training_dtype(settings.precision, "cpu", bf16=False)  # no GPU here: 16 bits refused
     resources = _resources(settings, hardware)
     from autopeft.controller.ray_env import init_ray
 

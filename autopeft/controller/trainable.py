@@ -40,6 +40,7 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
 
     from autopeft.controller.searcher import (
         CONFIRMS_KEY,
+        GPU_KEY,
         GRAD_ACCUM_KEY,
         NUMBER_KEY,
         PREDICTED_KEY,
@@ -61,7 +62,8 @@ def trainable(config: dict[str, Any], *, settings: Any, model_path: str, threads
              "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "method": sampled.method,
              "params": sampled.params, "learning_rate": sampled.learning_rate,
              "predicted_peak_bytes": config.get(PREDICTED_KEY), "grad_accum": cfg.grad_accum,
-             "seed": cfg.seed, "confirms": config.get(CONFIRMS_KEY)}
+             "seed": cfg.seed, "confirms": config.get(CONFIRMS_KEY),
+             "gpu_fraction": config.get(GPU_KEY)}
     primary = data.spec.primary_metric
 
     def report(partial: dict[str, Any]) -> None:

@@ -169,8 +169,9 @@ def predict_peak_memory(
         seq_len: Input tokens per example (padded batch length).
         target_len: Label tokens per example for seq2seq models (default
             ``DEFAULT_TARGET_LEN``); ignored for encoders.
-        dtype: ``fp32``, or ``bf16`` / ``fp16`` autocast over fp32 weights (the runner's
-            mixed precision; GPU only).
+        dtype: The training dtype: ``fp32``, or ``bf16`` / ``fp16`` (GPU only): frozen
+            weights held in it, trainable parameters and optimizer state in fp32, autocast
+            to it (:func:`autopeft.modeling.hold_frozen_in`, the runner's policy).
         optimizer: ``adamw`` (the runner's), ``adam`` or ``sgd`` (no momentum, no state).
         num_labels: Classification-head size for encoders (1 = regression).
         device: What to predict for: ``cuda`` (512-byte allocator blocks and torch's
@@ -212,9 +213,12 @@ def predict_peak_memory(
     from autopeft.memory.tracker import AllocationTracker
     from autopeft.methods.base import get_method
     from autopeft.methods.counting import count_parameters
+    from autopeft.modeling import hold_frozen_in
 
     resolved = get_method(method).resolve_params(params)
     model = apply_method(build_base_model(config, num_labels=num_labels), method, params)
+    # The runner's dtype policy: frozen weights in the training dtype, trainable ones fp32.
+    hold_frozen_in(model, dtype)
     counts = count_parameters(model)
     # Non-fake inputs: peft keeps a few plain tensors outside the module tree (prompt-token
     # indices); they are converted on first use.

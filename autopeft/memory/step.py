@@ -111,21 +111,24 @@ def make_optimizer(name: str, model: Any, *, foreach: bool | None = None) -> Any
     raise AutopeftError(f"unknown optimizer '{name}'; known: {', '.join(OPTIMIZERS)}")
 
 
-def autocast_context(dtype: str) -> Any:
-    """Mixed precision as the runner applies it: fp32 weights, autocast to ``dtype``.
+def autocast_context(dtype: str, device_type: str = "cpu") -> Any:
+    """Mixed precision as the runner applies it: autocast to ``dtype`` (frozen weights are
+    held in it too, trainable ones in fp32: :func:`autopeft.modeling.hold_frozen_in`).
 
-    Traced on CPU tensors, so CPU autocast stands in for CUDA autocast (their op lists
-    agree on what matters for memory: matmuls and linears run in 16 bits).
+    The predictor traces on CPU tensors, so CPU autocast stands in for CUDA autocast there
+    (their op lists agree on what matters for memory: matmuls and linears run in 16 bits);
+    real steps on a GPU pass ``device_type="cuda"``.
     """
     import torch
 
     if dtype == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch_dtype(dtype))
+    return torch.autocast(device_type, dtype=torch_dtype(dtype))
 
 
 def training_step(
-    model: Any, optimizer: Any, batch_fn: Any, *, dtype: str = "fp32", tracker: Any = None
+    model: Any, optimizer: Any, batch_fn: Any, *, dtype: str = "fp32", tracker: Any = None,
+    device_type: str = "cpu",
 ) -> None:
     """Forward with labels, backward, optimizer step, ``zero_grad(set_to_none=True)``.
 
@@ -137,6 +140,8 @@ def training_step(
         dtype: ``fp32`` or an autocast dtype (``bf16``, ``fp16``).
         tracker: An :class:`~autopeft.memory.tracker.AllocationTracker` whose ``phase`` is
             switched between forward, backward and optimizer, or None.
+        device_type: Where the tensors are (``cpu``, or ``cuda`` for real GPU steps): the
+            autocast to use.
     """
 
     def phase(name: str) -> None:
@@ -145,7 +150,7 @@ def training_step(
 
     phase("forward")
     batch = batch_fn()
-    with autocast_context(dtype):
+    with autocast_context(dtype, device_type):
         loss = model(**batch).loss
     phase("backward")
     loss.backward()

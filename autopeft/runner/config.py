@@ -91,7 +91,10 @@ class TrialResult:
     ``status`` is a :class:`~autopeft.status.TrialStatus` (``running`` only in the partial
     results an early-stopping scheduler sees), with ``reason`` saying why for every status
     but completed.
-    ``peak_memory_bytes`` is measured as ``memory_kind`` says (see runner/memory.py).
+    ``peak_memory_bytes`` is measured as ``memory_kind`` says, by the meter named in
+    ``peak_memory_meter`` (``cuda_allocated``, ``cpu_tensors`` or ``cpu_rss``; see
+    runner/memory.py); ``rss_peak_bytes`` is the resident-set figure measured beside the
+    ``cpu_tensors`` meter (weights + RSS growth), for comparison.
     ``unparseable_predictions`` of the ``eval_examples`` dev predictions were generated text
     that is no label (0 for classification heads); when all of them are, the trial is
     ``failed`` whatever its metrics say.
@@ -105,6 +108,8 @@ class TrialResult:
     total_params: int | None = None
     peak_memory_bytes: int | None = None
     memory_kind: str | None = None
+    peak_memory_meter: str | None = None
+    rss_peak_bytes: int | None = None
     train_seconds: float | None = None
     eval_seconds: float | None = None
     examples_per_second: float | None = None

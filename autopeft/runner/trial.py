@@ -18,7 +18,7 @@ from typing import Any
 from autopeft.errors import AutopeftError, MethodNotApplicable
 from autopeft.runner.config import TrialConfig, TrialResult
 from autopeft.runner.data import PreparedData, tokenize_task
-from autopeft.runner.memory import PeakMemory, tensor_bytes
+from autopeft.runner.memory import PeakMemory
 from autopeft.runner.progress import TrialProgress
 from autopeft.status import TrialStatus
 
@@ -59,14 +59,17 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
+def build_trial_model(cfg: TrialConfig, spec: Any, dtype: str = "fp32"
+                      ) -> tuple[Any, Any, Any]:
     """Base model with the method applied; returns (model, tokenizer, ModelRef).
 
     The base model and tokenizer come from this worker's warm copies when it ran a trial of
-    the same model before (:mod:`autopeft.runner.warm`).
+    the same model before (:mod:`autopeft.runner.warm`). The frozen weights are held in
+    ``dtype`` (the trial's training dtype), the trainable parameters in fp32
+    (:func:`autopeft.modeling.hold_frozen_in`), as the memory planner predicts them.
     """
     from autopeft.methods.base import ModelInfo, get_method
-    from autopeft.modeling import resolve_model
+    from autopeft.modeling import hold_frozen_in, resolve_model
     from autopeft.runner import warm
 
     ref = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
@@ -75,7 +78,7 @@ def build_trial_model(cfg: TrialConfig, spec: Any) -> tuple[Any, Any, Any]:
                             trust_remote_code=cfg.trust_remote_code)
     method = get_method(cfg.method)
     model = method.build(model, cfg.params, ModelInfo.from_config(model.config))
-    return model, tokenizer, ref
+    return hold_frozen_in(model, dtype), tokenizer, ref
 
 
 def _save(model: Any, cfg: TrialConfig, result: TrialResult) -> None:
@@ -108,6 +111,7 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     import torch
 
     from autopeft.methods.counting import count_parameters
+    from autopeft.precision import device_dtype
     from autopeft.runner.train import predict, train
     from autopeft.tasks import compute_metrics
     from autopeft.tasks.metrics import bootstrap_standard_error
@@ -125,14 +129,15 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     progress = progress or TrialProgress()
     progress.start()
     try:
+        dtype = device_dtype(cfg.precision, device)
         if data is None:
             data = prepare_data(cfg)
-        model, tokenizer, _ = build_trial_model(cfg, data.spec)
+        model, tokenizer, _ = build_trial_model(cfg, data.spec, dtype)
         count = count_parameters(model)
         result.trainable_params, result.total_params = count.trainable, count.total
-        # On CPU the meter counts the weights exactly and the resident-set growth from here
-        # on (grads, optimizer state, activations), so loading and imports do not blur it.
-        meter.base_bytes = tensor_bytes(model)
+        # On CPU the meter counts the model's tensors and every tensor created from here on
+        # (grads, optimizer state, activations), as the planner predicts them.
+        meter.track(model)
         with meter:
             progress.measure(lambda: (meter.current(), meter.read()))
             model.to(device)
@@ -144,7 +149,8 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
                 partial = TrialResult(
                     status=TrialStatus.RUNNING, primary_metric=metrics[data.spec.primary_metric],
                     metrics=metrics, trainable_params=count.trainable, total_params=count.total,
-                    peak_memory_bytes=meter.read(), memory_kind=meter.kind, steps=step,
+                    peak_memory_bytes=meter.read(), memory_kind=meter.kind,
+                    peak_memory_meter=meter.meter, steps=step,
                     unparseable_predictions=sum(p is None for p in preds),
                     eval_examples=len(preds), epochs_completed=epochs, device=str(device),
                     train_seconds=train_seconds, eval_seconds=time.perf_counter() - t0,
@@ -205,7 +211,8 @@ def run_trial(cfg: TrialConfig, data: PreparedData | None = None,
     finally:
         if meter.kind:
             result.peak_memory_bytes = meter.peak_bytes or meter.read()
-            result.memory_kind = meter.kind
+            result.memory_kind, result.peak_memory_meter = meter.kind, meter.meter
+            result.rss_peak_bytes = meter.rss_peak_bytes
         model = None  # drop the last reference: refcounting frees the tensors
         if device.type == "cuda":
             # GPU memory held by reference cycles (peft wrappers) and by torch's caching

@@ -88,6 +88,11 @@ def test_profile_lists_and_shows():
     (["profile", "--profile", "nosuchgpu"], "nosuchgpu"),
     (["search", "--task", "glue/sst2", "--model", "{minilm}", "--profile", "nosuchgpu",
       "--storage", "sqlite:///{tmp}/s.db"], "nosuchgpu"),
+    # CPU trials train in fp32: 16 bits asked for a CPU profile are refused, not recorded
+    (["search", "--task", "glue/sst2", "--model", "{minilm}", "--profile", "cpu",
+      "--precision", "fp16", "--storage", "sqlite:///{tmp}/s.db"], "--precision fp16 needs"),
+    (["estimate", "--model", "{t5}", "--method", "lora", "--batch-size", "4", "--seq-len", "8",
+      "--profile", "cpu", "--dtype", "bf16"], "--precision bf16 needs a CUDA GPU"),
 ])
 def test_planning_errors_are_one_line(args, needle, shared_dir, tmp_path):
     args = [a.format(t5=shared_dir / "models/configs/t5-small", tmp=tmp_path,

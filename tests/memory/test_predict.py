@@ -96,8 +96,30 @@ def test_cuda_rounds_to_allocator_blocks_and_uses_foreach_adamw():
 def test_mixed_precision_changes_the_activations():
     fp32 = predict("bert", "lora", batch_size=8, seq_len=64, device="cuda")
     bf16 = predict("bert", "lora", batch_size=8, seq_len=64, device="cuda", dtype="bf16")
-    assert bf16.details["dtype"] == "bf16" and bf16.weights == fp32.weights
+    assert bf16.details["dtype"] == "bf16" and bf16.weights < fp32.weights
     assert bf16.activations != fp32.activations
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_16_bit_gpu_trials_halve_the_frozen_weights_of_t5_11b(shared_dir, dtype):
+    """The GPU dtype policy, predicted: frozen base in 16 bits, trainable state in fp32.
+
+    t5-11b's real widths (d_ff 65536, 128 heads) with one layer per stack so that the trace
+    stays quick; every layer halves the same way. The full model: 42.1 GiB of frozen weights
+    in fp32, 21.1 GiB in bf16 (``autopeft estimate``).
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(shared_dir / "models/configs/t5-11b")
+    config.num_layers = config.num_decoder_layers = 1
+    shape = {"batch_size": 1, "seq_len": 8, "target_len": 4, "device": "cuda"}
+    fp32 = predict_peak_memory(config, "lora", **shape)
+    half = predict_peak_memory(config, "lora", dtype=dtype, **shape)
+    assert fp32.weights > 2**30  # the 32k x 1024 embedding and one 1024 x 65536 FFN pair
+    assert half.weights == pytest.approx(fp32.weights / 2, rel=1e-4)
+    for key in ("trainable_param_bytes", "optimizer_state_bytes", "grad_bytes"):
+        assert half.details[key] == fp32.details[key] > 0, key  # fp32 either way
+    assert half.total_bytes < 0.6 * fp32.total_bytes
 
 
 def test_seq2seq_target_length_counts_and_encoders_ignore_it():
