@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import fcntl
 import json
 import os
 import platform
@@ -123,11 +124,20 @@ def provenance(args: argparse.Namespace, settings: list[Setting]) -> dict[str, A
 
 
 def write_provenance(path: Path, run: dict[str, Any]) -> None:
-    """Append this build to the provenance file's list of builds (or update its entry)."""
-    data = json.loads(path.read_text()) if path.exists() else {"builds": []}
-    builds = [b for b in data["builds"] if b.get("started") != run["started"]]
-    data["builds"] = [*builds, run]
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    """Add this build (one entry per worker) to the provenance file, or update its entry."""
+    with path.open("a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # workers of one build share the file
+        f.seek(0)
+        text = f.read()
+        data = json.loads(text) if text.strip() else {"builds": []}
+        same = (run["started"], run["command"])
+        builds = [b for b in data["builds"] if (b.get("started"), b.get("command")) != same]
+        data["builds"] = [*builds, run]
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(data, indent=2) + "\n")
+        f.flush()
+        fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class Predictor:
@@ -211,6 +221,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads per trial (1: best on a shared machine)")
     ap.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
+    ap.add_argument("--worker", default="0/1", metavar="W/N",
+                    help="run every N-th configuration from the W-th (0-based): N builds at once "
+                    "append to the same table")
     args = ap.parse_args()
     if not args.model or not args.data_dir:
         raise SystemExit("no ../shared found: pass --model DIR and --data-dir DIR")
@@ -218,6 +231,12 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown setting {unknown[0]!r}; known: {', '.join(SETTINGS)}")
     settings = [SETTINGS[s] for s in args.settings.split(",")]
+    try:
+        worker, workers = (int(x) for x in args.worker.split("/"))
+        if not 0 <= worker < workers:
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"--worker {args.worker}: expected W/N with 0 <= W < N") from None
 
     import torch
 
@@ -232,6 +251,7 @@ def main() -> None:
     space = load_space(args.space)
     done = existing_keys(args.out)
     todo = [(s, c) for s, c in design(space, settings) if (s.name, config_key(c)) not in done]
+    todo = todo[worker::workers]
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"{len(done)} rows in {args.out}; {len(todo)} to run", flush=True)
@@ -245,17 +265,20 @@ def main() -> None:
                           train_samples=s.train_samples, eval_samples=s.eval_samples)
         data[s.name] = prepare_data(cfg)
     predictor = Predictor(args.model)
-    new_file = not args.out.exists()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with args.out.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
-        if new_file:
-            writer.writeheader()
         for i, (setting, config) in enumerate(todo, 1):
             row = run_one(setting, config, space, data[setting.name], args, predictor)
-            writer.writerow(row)
-            f.flush()
+            fcntl.flock(f, fcntl.LOCK_EX)  # other workers append to the same file
+            try:
+                if os.fstat(f.fileno()).st_size == 0:
+                    writer.writeheader()
+                writer.writerow(row)
+                f.flush()
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
             print(f"[{i}/{len(todo)} {time.perf_counter() - start:7.0f}s] {setting.name} "
                   f"{row['key']} -> {row['status']} {row['dev_curve']} "
                   f"{row['wall_seconds']}s", flush=True)
