@@ -36,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 FRACTIONS = (0.90, 0.95, 0.99)
+REFERENCE_TEXT = "(1, 1.1, 1.1): chance metric, 10% past the largest log-params and memory"
 CHECKPOINTS = (10, 20, 50)
 
 
@@ -57,9 +58,10 @@ def samplers() -> dict[str, tuple[Callable[[int], Any], bool, bool]]:
 
     def botorch(seed: int) -> Any:
         from optuna_integration import BoTorchSampler
+        from optuna_integration.botorch import qnehvi_candidates_func
 
-        # default candidates_func for 3 objectives: qNEHVI (optuna_integration.botorch)
-        return BoTorchSampler(seed=seed)
+        # qNEHVI, as AutoPEFT uses it (the integration's default for 3 objectives is qEHVI)
+        return BoTorchSampler(candidates_func=qnehvi_candidates_func, seed=seed)
 
     return {
         "random": (lambda s: optuna.samplers.RandomSampler(seed=s), False, False),
@@ -67,7 +69,11 @@ def samplers() -> dict[str, tuple[Callable[[int], Any], bool, bool]]:
         "nsga2 (optuna defaults)": (lambda s: optuna.samplers.NSGAIISampler(seed=s), False,
                                     False),
         "nsga2 (autopeft)": (lambda s: make_sampler("nsga2", s), False, False),
+        "tpe (autopeft)": (lambda s: make_sampler("tpe", s), False, False),
         "tpe (autopeft) + cover": (lambda s: make_sampler("tpe", s), True, False),
+        "tpe (autopeft), 10 startup": (lambda s: optuna.samplers.TPESampler(
+            seed=s, multivariate=True, group=True, constant_liar=True, n_startup_trials=10),
+            False, False),
         "gp": (lambda s: optuna.samplers.GPSampler(seed=s), False, True),
         "botorch qNEHVI": (botorch, False, True),
         f"DEFAULT: {name}{' + cover' if cover else ''}": (lambda s: make_sampler(name, s),
@@ -104,75 +110,121 @@ def fmt(q: tuple[float, float, float]) -> str:
     return f"{one(q[1])} [{one(q[0])}-{one(q[2])}]"
 
 
-def bench_setting(rows: dict, space: Any, chance: float, args: argparse.Namespace,
-                  out: Callable[[str], None]) -> dict[str, Any]:
-    from autopeft.controller.replay import (
-        Normaliser,
-        first_reaching,
-        hypervolume_curve,
-        replay_asha,
-        replay_search,
-    )
+_STATE: dict[str, Any] = {}
 
+
+def _init(table: str, space: str, setting: str) -> None:
+    from autopeft.controller.replay import load_table
+    from autopeft.space import load_space
+
+    loaded = load_space(space)
+    _STATE.update(rows=in_space(load_table(table)[setting], loaded), space=loaded)
+
+
+def in_space(rows: dict, space: Any) -> dict:
+    """The rows of the space's configurations (a table may hold more: a larger design)."""
+    from autopeft.controller.searcher import config_key
+    from autopeft.space import configurations
+
+    keys = {config_key(c) for c in configurations(space)}
+    return {k: r for k, r in rows.items() if k in keys}
+
+
+def _run(task: tuple[str, int, int, bool]) -> list[tuple[str, float, bool]]:
+    """One replayed search: (key, epochs trained, stopped early) per trial."""
+    from autopeft.controller.replay import replay_asha, replay_search
+
+    name, seed, n, asha = task
+    make, cover, _ = samplers()[name]
+    rows, space = _STATE["rows"], _STATE["space"]
+    if asha:
+        epochs = max(len(r.curve) for r in rows.values())
+        return [(r.key, t, s) for r, t, s in replay_asha(
+            rows, space, make(seed), n_trials=n, epochs=epochs, seed=seed, cover_methods=cover)]
+    return [(r.key, r.epochs, False) for r, _ in replay_search(
+        rows, space, make(seed), n_trials=n, seed=seed, cover_methods=cover)]
+
+
+def bench_setting(setting: str, chance: float, args: argparse.Namespace,
+                  out: Callable[[str], None]) -> None:
+    from multiprocessing import get_context
+
+    from autopeft.controller.replay import Normaliser, first_reaching, hypervolume_curve
+
+    _init(args.table, args.space, setting)
+    rows = _STATE["rows"]
     norm = Normaliser.from_rows(rows.values(), chance)
     true_hv = norm.hypervolume(rows.values())
     out(f"  {len(rows)} configurations, {sum(r.completed for r in rows.values())} completed; "
-        f"chance {chance:.3f}, best {norm.best:.3f}; true hypervolume {true_hv:.4f}")
-    header = (f"  {'sampler':30s} {'trials to 90%':>15s} {'95%':>15s} {'99%':>15s} "
-              + "".join(f"{'HV@' + str(c):>8s}" for c in CHECKPOINTS) + f" {'s/seed':>7s}")
-    out(header)
-    summary: dict[str, Any] = {}
+        f"chance {chance:.3f}, best {norm.best:.3f}; true hypervolume {true_hv:.4f} "
+        f"(normalised units, reference {REFERENCE_TEXT})")
     picked = args.samplers.split(",") if args.samplers else None
-    for name, (make, cover, slow) in samplers().items():
-        if picked and not any(name.startswith(p) for p in picked):
-            continue
+    names = [n for n in samplers() if not picked or any(n.startswith(p) for p in picked)]
+    default = next(n for n in samplers() if n.startswith("DEFAULT"))
+    tasks = []
+    for name in names:
+        slow = samplers()[name][2]
         n = min(args.slow_trials if slow else args.trials or len(rows), len(rows))
-        reach: dict[float, list[float]] = {f: [] for f in FRACTIONS}
-        at: dict[int, list[float]] = {c: [] for c in CHECKPOINTS}
-        t0 = time.perf_counter()
-        for seed in range(args.seeds):
-            trials = replay_search(rows, space, make(seed), n_trials=n, seed=seed,
-                                   cover_methods=cover)
-            curve = hypervolume_curve([r for r, _ in trials], norm)
-            for f in FRACTIONS:
-                reach[f].append(first_reaching(curve, f * true_hv))
-            for c in CHECKPOINTS:
-                at[c].append(curve[min(c, len(curve)) - 1] / true_hv if c <= n else math.nan)
-        secs = (time.perf_counter() - t0) / args.seeds
-        cols = "".join(f"{fmt(quartiles(reach[f])):>16s}" for f in FRACTIONS)
-        hv = "".join(f"{np.nanmedian(at[c]) if not np.isnan(at[c]).all() else math.nan:8.2f}"
-                     for c in CHECKPOINTS)
-        out(f"  {name + (f' (cap {n})' if n < len(rows) else ''):30s}{cols}{hv} {secs:7.2f}")
-        summary[name] = reach
-    default = next(k for k in summary if k.startswith("DEFAULT"))
-    if "random" in summary and default in summary:
-        d, r = quartiles(summary[default][0.95])[1], quartiles(summary["random"][0.95])[1]
+        seeds = args.slow_seeds if slow else args.seeds
+        tasks += [(name, seed, n, False) for seed in range(seeds)]
+        if name in ("random", default):
+            tasks += [(name, seed, len(rows), True) for seed in range(args.seeds)]
+    t0 = time.perf_counter()
+    with get_context("fork").Pool(args.jobs, initializer=_init,
+                                  initargs=(args.table, args.space, setting)) as pool:
+        results = dict(zip(tasks, pool.map(_run, tasks, chunksize=1), strict=True))
+    out(f"  {len(tasks)} replayed searches in {time.perf_counter() - t0:.0f} s "
+        f"({args.jobs} processes)")
+
+    def curve_of(trials: list[tuple[str, float, bool]]) -> list[float]:
+        kept = [rows[k] if not stopped else dataclasses.replace(rows[k], status="stopped")
+                for k, _, stopped in trials]
+        return hypervolume_curve(kept, norm)
+
+    out(f"  {'sampler':34s}{'trials to 90%':>16s}{'95%':>16s}{'99%':>16s}"
+        + "".join(f"{'HV@' + str(c):>8s}" for c in CHECKPOINTS))
+    reach95: dict[str, list[float]] = {}
+    for name in names:
+        runs = [(seed, v) for (nm, seed, _, asha), v in results.items() if nm == name and not asha]
+        n = len(runs[0][1]) if runs else 0
+        curves = [curve_of(v) for _, v in runs]
+        reach = {f: [first_reaching(c, f * true_hv) for c in curves] for f in FRACTIONS}
+        reach95[name] = reach[0.95]
+        hv = "".join(
+            f"{np.median([c[min(k, len(c)) - 1] / true_hv for c in curves]):8.2f}"
+            if k <= max(n, 1) else f"{'-':>8s}" for k in CHECKPOINTS)
+        cap = f" (cap {n}, {len(runs)} seeds)" if n < len(rows) or len(runs) != args.seeds else ""
+        out(f"  {name + cap:34s}" + "".join(f"{fmt(quartiles(reach[f])):>16s}"
+                                            for f in FRACTIONS) + hv)
+    if "random" in reach95 and default in reach95:
+        d, r = quartiles(reach95[default])[1], quartiles(reach95["random"])[1]
         out(f"  default / random, median trials to 95%: {d:g} / {r:g} = {d / r:.2f}x "
             f"(goal <= 0.25x: {'met' if d / r <= 0.25 else 'NOT met'})")
 
-    # ASHA against full-budget trials: epochs trained until 95% of the true hypervolume
-    epochs = max(len(r.curve) for r in rows.values())
+    # ASHA against full-budget trials: epochs trained until a fraction of the true volume
     for name in ("random", default):
-        if picked and name not in summary:
+        if name not in names:
             continue
-        make, cover, _ = samplers()[name]
-        full, asha = [], []
-        for seed in range(args.seeds):
-            trials = replay_search(rows, space, make(seed), n_trials=len(rows), seed=seed,
-                                   cover_methods=cover)
-            plain = [r for r, _ in trials]
-            full.append(first_reaching(hypervolume_curve(plain, norm), 0.95 * true_hv,
-                                       [r.epochs for r in plain]))
-            early = replay_asha(rows, space, make(seed), n_trials=len(rows), epochs=epochs,
-                                seed=seed, cover_methods=cover)
-            kept = [r if not stopped else dataclasses.replace(r, status="stopped")
-                    for r, _, stopped in early]
-            asha.append(first_reaching(hypervolume_curve(kept, norm), 0.95 * true_hv,
-                                       [t for _, t, _ in early]))
-        f_med, a_med = quartiles(full)[1], quartiles(asha)[1]
-        out(f"  {name}: epochs to 95% full budget {fmt(quartiles(full))}, ASHA "
-            f"{fmt(quartiles(asha))}: ASHA saves {f_med / a_med:.2f}x (goal >= 2x)")
-    return summary
+        full = [v for (nm, _, n, asha), v in results.items()
+                if nm == name and not asha and n == len(rows)]
+        early = [v for (nm, _, _, asha), v in results.items() if nm == name and asha]
+        if not full:
+            continue
+        parts = []
+        for f in (0.90, 0.95):
+            fe = quartiles([first_reaching(curve_of(v), f * true_hv, [e for _, e, _ in v])
+                            for v in full])
+            ae = quartiles([first_reaching(curve_of(v), f * true_hv, [e for _, e, _ in v])
+                            for v in early])
+            saving = f"{fe[1] / ae[1]:.2f}x" if math.isfinite(ae[1]) else "never reached"
+            parts.append(f"{f:.0%}: full {fmt(fe)}, ASHA {fmt(ae)} -> {saving}")
+        final = np.median([curve_of(v)[-1] / true_hv for v in early])
+        spent = np.median([sum(e for _, e, _ in v) for v in early])
+        stopped = np.median([sum(s for _, _, s in v) for v in early])
+        out(f"  {name}: epochs trained to reach {'; '.join(parts)}")
+        out(f"    ASHA over the whole space: {spent:g} epochs (full budget "
+            f"{sum(r.epochs for r in rows.values()):g}), {stopped:g} of {len(rows)} trials "
+            f"stopped, final hypervolume {final:.2f} of the true one")
 
 
 def main() -> None:
@@ -183,8 +235,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=None,
                     help="trials per search (default: every configuration)")
-    ap.add_argument("--slow-trials", type=int, default=40,
+    ap.add_argument("--slow-trials", type=int, default=20,
                     help="trial cap of the GP and BoTorch samplers (seconds per ask)")
+    ap.add_argument("--slow-seeds", type=int, default=5, help="seeds of GP and BoTorch")
+    ap.add_argument("--jobs", type=int, default=2, help="processes replaying at once")
     ap.add_argument("--samplers", default=None,
                     help="comma-separated name prefixes (default: all)")
     args = ap.parse_args()
@@ -197,9 +251,9 @@ def main() -> None:
     names = args.settings.split(",") if args.settings else sorted(tables)
     size = count_configurations(space)
     for name in names:
-        rows = tables.get(name)
-        if rows is None:
+        if name not in tables:
             raise SystemExit(f"setting {name!r} is not in {args.table}")
+        rows = in_space(tables[name], space)
         if len(rows) < size:
             print(f"{name}: {len(rows)} of {size} configurations in the table; skipped "
                   "(finish it with scripts/build_table.py)")
@@ -212,7 +266,7 @@ def main() -> None:
                              int(first["eval_samples"]), int(first["seed"]))
         print(f"{name} ({first['task']}, {first['train_samples']} train rows, "
               f"{first['epochs']} epochs), {args.seeds} seeds:")
-        bench_setting(rows, space, chance, args, lambda s: print(s, flush=True))
+        bench_setting(name, chance, args, lambda s: print(s, flush=True))
     sys.stdout.flush()
 
 

@@ -15,7 +15,9 @@ Provenance (versions, seed, hardware, command, start and end of each build) goes
 file beside the table; ``scripts/bench_search.py`` replays searches over the table.
 
     python scripts/build_table.py [--out benchmarks/table_minilm.csv] [--settings sst2-256,sst2-128]
-        [--limit N] [--threads 2]
+        [--limit N] [--threads 1]
+
+Several builds started at once share the work (claim files), for machines with spare cores.
 """
 
 from __future__ import annotations
@@ -165,6 +167,26 @@ class Predictor:
         return self.cache[key]
 
 
+class Claims:
+    """Several builds at once share the work: each configuration is claimed by creating a
+    file (``O_EXCL``: one winner) in a folder beside the table, and a build skips the claimed
+    ones. Delete ``<table>.claims/`` when no build runs, to retry those of a killed build."""
+
+    def __init__(self, table: Path) -> None:
+        self.folder = table.with_name(table.name + ".claims")
+        self.folder.mkdir(exist_ok=True)
+
+    def claim(self, setting: str, key: str) -> bool:
+        import hashlib
+
+        name = hashlib.sha256(f"{setting} {key}".encode()).hexdigest()[:20]
+        try:
+            os.close(os.open(self.folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+
 def run_one(setting: Setting, config: dict, space: Any, data: Any, args: argparse.Namespace,
             predictor: Predictor) -> dict[str, Any]:
     from autopeft.controller.searcher import config_key
@@ -221,9 +243,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads per trial (1: best on a shared machine)")
     ap.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
-    ap.add_argument("--worker", default="0/1", metavar="W/N",
-                    help="run every N-th configuration from the W-th (0-based): N builds at once "
-                    "append to the same table")
     args = ap.parse_args()
     if not args.model or not args.data_dir:
         raise SystemExit("no ../shared found: pass --model DIR and --data-dir DIR")
@@ -231,12 +250,6 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown setting {unknown[0]!r}; known: {', '.join(SETTINGS)}")
     settings = [SETTINGS[s] for s in args.settings.split(",")]
-    try:
-        worker, workers = (int(x) for x in args.worker.split("/"))
-        if not 0 <= worker < workers:
-            raise ValueError
-    except ValueError:
-        raise SystemExit(f"--worker {args.worker}: expected W/N with 0 <= W < N") from None
 
     import torch
 
@@ -251,7 +264,6 @@ def main() -> None:
     space = load_space(args.space)
     done = existing_keys(args.out)
     todo = [(s, c) for s, c in design(space, settings) if (s.name, config_key(c)) not in done]
-    todo = todo[worker::workers]
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"{len(done)} rows in {args.out}; {len(todo)} to run", flush=True)
@@ -265,11 +277,14 @@ def main() -> None:
                           train_samples=s.train_samples, eval_samples=s.eval_samples)
         data[s.name] = prepare_data(cfg)
     predictor = Predictor(args.model)
+    claims = Claims(args.out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with args.out.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
         for i, (setting, config) in enumerate(todo, 1):
+            if not claims.claim(setting.name, config_key(config)):
+                continue  # another build runs it
             row = run_one(setting, config, space, data[setting.name], args, predictor)
             fcntl.flock(f, fcntl.LOCK_EX)  # other workers append to the same file
             try:
