@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FRACTIONS = (0.90, 0.95, 0.99)
 REFERENCE_TEXT = "(1, 1.1, 1.1): chance metric, 10% past the largest log-params and memory"
 CHECKPOINTS = (10, 20, 50)
+# GP and BoTorch take seconds per ask: fewer random startup trials than their default 10, so
+# that a capped run still has model-based trials
+SLOW_STARTUP = 5
 
 
 def default_search() -> tuple[str, bool]:
@@ -61,7 +64,8 @@ def samplers() -> dict[str, tuple[Callable[[int], Any], bool, bool]]:
         from optuna_integration.botorch import qnehvi_candidates_func
 
         # qNEHVI, as AutoPEFT uses it (the integration's default for 3 objectives is qEHVI)
-        return BoTorchSampler(candidates_func=qnehvi_candidates_func, seed=seed)
+        return BoTorchSampler(candidates_func=qnehvi_candidates_func, seed=seed,
+                              n_startup_trials=SLOW_STARTUP)
 
     return {
         "random": (lambda s: optuna.samplers.RandomSampler(seed=s), False, False),
@@ -74,7 +78,8 @@ def samplers() -> dict[str, tuple[Callable[[int], Any], bool, bool]]:
         "tpe (autopeft), 10 startup": (lambda s: optuna.samplers.TPESampler(
             seed=s, multivariate=True, group=True, constant_liar=True, n_startup_trials=10),
             False, False),
-        "gp": (lambda s: optuna.samplers.GPSampler(seed=s), False, True),
+        "gp": (lambda s: optuna.samplers.GPSampler(seed=s, n_startup_trials=SLOW_STARTUP),
+               False, True),
         "botorch qNEHVI": (botorch, False, True),
         f"DEFAULT: {name}{' + cover' if cover else ''}": (lambda s: make_sampler(name, s),
                                                           cover, False),
@@ -169,6 +174,7 @@ def bench_setting(setting: str, chance: float, args: argparse.Namespace,
         tasks += [(name, seed, n, False) for seed in range(seeds)]
         if name in ("random", default):
             tasks += [(name, seed, len(rows), True) for seed in range(args.seeds)]
+    tasks.sort(key=lambda t: not samplers()[t[0]][2])  # slow ones first: shortest makespan
     t0 = time.perf_counter()
     with get_context("fork").Pool(args.jobs, initializer=_init,
                                   initargs=(args.table, args.space, setting)) as pool:

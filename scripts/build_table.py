@@ -116,7 +116,9 @@ def provenance(args: argparse.Namespace, settings: list[Setting]) -> dict[str, A
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__},
         "hardware": {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": args.threads,
-                     "device": "cpu"},
+                     "device": "cpu",
+                     # a shared machine: the time columns are only comparable within a build
+                     "load_average_at_start": [round(x, 1) for x in os.getloadavg()]},
         "seed": SEED,
         "model": str(args.model),
         "space": str(Path(args.space).resolve().relative_to(ROOT))
