@@ -70,9 +70,14 @@ class SearchSettings:
     """trials at once (1)"""
     sampler: str = field(default="tpe", metadata=option(choices=SAMPLERS))
     """Optuna sampler"""
+    # Off by default: on the frozen MiniLM table it delayed TPE (median 22 trials to 95% of
+    # the hypervolume against 14 without; scripts/bench_search.py).
     cover_methods: bool = False
     """start with one trial of each method of the space (the rest of each configuration
     sampled), then search as usual"""
+    # fifo stays the default: replayed on the table's per-epoch curves, ASHA saved only 1.1x
+    # of the epochs random search needs to reach 95% of the hypervolume, and cost TPE 1.25x
+    # more (scripts/bench_search.py); the goal for a default was 2x.
     scheduler: str = field(default="fifo", metadata=option(choices=SCHEDULERS))
     """asha: stop weak trials early on the primary metric (evaluates on dev every epoch or
     --eval-every steps)"""
