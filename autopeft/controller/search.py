@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from autopeft.controller.preflight import preflight
-from autopeft.errors import AutopeftError
+from autopeft.errors import AutopeftError, excerpt
 from autopeft.settings import SearchSettings
 from autopeft.status import StudyStatus, controller_identity
 
@@ -135,9 +135,15 @@ def stored_settings(study: Any, *, storage: str | None, ray_address: str | None,
             if f.name in stored and f.name not in ("ray_address", "confirm_seeds")}
     budget = Budget(**{f.name: study.budget[f.name] for f in fields(Budget)
                        if f.name in (study.budget or {})})
-    return SearchSettings(**{**kept, "study": study.name, "storage": storage,
-                             "ray_address": ray_address, "confirm_seeds": confirm_seeds,
-                             "budget": budget})
+    try:
+        return SearchSettings(**{"task": study.task, "model": study.model, **kept,
+                                 "study": study.name, "storage": storage,
+                                 "ray_address": ray_address, "confirm_seeds": confirm_seeds,
+                                 "budget": budget})
+    except (TypeError, ValueError) as exc:  # a row written by another version, or by hand
+        raise AutopeftError(f"study '{study.name}' stores settings this version cannot run "
+                            f"again ({excerpt(str(exc))}); confirm a study `autopeft search` "
+                            "wrote") from None
 
 
 def run_confirm(name: str, *, seeds: int, storage: str | None = None,

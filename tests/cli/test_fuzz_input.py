@@ -45,6 +45,10 @@ def world(tmp_path, shared_dir, monkeypatch):
     # profile (file, name or auto) is still loaded and checked by the pre-flight.
     monkeypatch.setattr(preflight, "check_something_fits", lambda *args, **kwargs: None)
     monkeypatch.setattr(submit, "_client", stop)
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", stop)  # serve: everything up to listening
+    monkeypatch.chdir(tmp_path)  # plot's default output, relative -o and --log-dir land here
     db = f"sqlite:///{tmp_path}/fuzz.db"
     monkeypatch.setenv("AUTOPEFT_STORAGE", db)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -142,6 +146,9 @@ def value_for(flag: str, action: argparse.Action, world: dict) -> st.SearchStrat
         "--output": [str(tmp / "out"), str(tmp / "a_file")],
         "--trial": ["0", "1", "-1", "x"],
         "--env": ["A=1", "=1", "A"],
+        "--host": ["127.0.0.1", "0.0.0.0", "::1", "no.such.host"],
+        "--token-file": [str(tmp / "a_file"), str(tmp / "no_token"), str(tmp)],
+        "--log-dir": [str(tmp / "logs"), str(tmp / "a_file")],
     }
     options: list[st.SearchStrategy[str]] = [JUNK]
     if flag in known:
@@ -216,7 +223,8 @@ def test_fuzzed_space_and_profile_files(world, data):
     event(f"profile: {check(world, ['profile', '--profile', str(path)])}")
 
 
-COMMANDS = ("estimate", "export", "front", "trials", "studies", "profile", "submit")
+COMMANDS = ("estimate", "export", "front", "trials", "studies", "profile", "submit", "plot",
+            "confirm", "serve")
 
 
 @FUZZ
