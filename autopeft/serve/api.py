@@ -271,7 +271,7 @@ def start_search(request: Request, body: SearchBody) -> dict[str, Any]:  # type:
     """Start a search with the fields of ``autopeft search`` (``max_steps`` for
     ``--max-steps``; ``storage`` and ``ray_address`` are the server's). It runs in the
     background: follow it at ``/v1/studies/{study}`` and ``/v1/searches/{study}``."""
-    from autopeft.controller.search import make_study_name
+    from autopeft.controller.preflight import make_study_name
 
     state = _state(request)
     try:
