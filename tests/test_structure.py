@@ -142,3 +142,29 @@ def foreign_private_uses() -> list[str]:
 
 def test_no_private_attribute_of_ray_or_optuna_is_used():
     assert foreign_private_uses() == []
+
+
+def test_every_deferred_import_names_something_that_exists():
+    """Imports inside functions run only when called: a name that moved (a merge, a refactor)
+    fails there, in front of a user. Check every ``from autopeft... import name`` up front."""
+    import ast
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+    missing = []
+    for path in sorted([*root.joinpath("autopeft").rglob("*.py"),
+                        *root.joinpath("scripts").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0
+                    and (node.module or "").startswith("autopeft")):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if alias.name == "*" or hasattr(module, alias.name):
+                    continue
+                try:
+                    importlib.import_module(f"{node.module}.{alias.name}")
+                except ImportError:
+                    missing.append(f"{path.relative_to(root)}:{node.lineno} "
+                                   f"{node.module}.{alias.name}")
+    assert missing == []
