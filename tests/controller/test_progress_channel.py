@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from autopeft.testing import tiny_model_dir
@@ -28,6 +30,11 @@ def test_the_pump_delivers_in_order_and_a_gone_inbox_fails_no_trial():
                 return True
 
             assert ray.get(trial.remote(pump.inbox))
+            # pushes are fire-and-forget: the trial may return before its last ones reach
+            # the inbox, so wait for them (the pump drains every 0.05 s) rather than race
+            deadline = time.monotonic() + 30
+            while len(got) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
         # the pump's last drain on exit collected everything, in the order sent
         assert [(m["kind"], m["step"]) for m in got] == [
             ("start", 0), ("eval", 1), ("eval", 2), ("eval", 3), ("end", 3)]
