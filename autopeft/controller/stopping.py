@@ -14,7 +14,7 @@ import errno
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from autopeft.errors import AutopeftError
@@ -108,26 +108,24 @@ def _in_main_thread() -> bool:
 
 
 @contextmanager
-def sigint_raises() -> Iterator[None]:
+def _sigint_handled_by(handler: Any) -> Iterator[None]:
+    """SIGINT goes to ``handler`` inside the block (main thread only: elsewhere Python
+    cannot set handlers), the previous handler restored after."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def sigint_raises() -> AbstractContextManager[None]:
     """Ctrl-C (SIGINT) raises KeyboardInterrupt here, even if the process inherited it
     ignored (a background job) or a library installed its own handler; restored after."""
-    if not _in_main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return _sigint_handled_by(signal.default_int_handler)
 
 
-@contextmanager
-def sigint_ignored() -> Iterator[None]:
-    if not _in_main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def sigint_ignored() -> AbstractContextManager[None]:
+    return _sigint_handled_by(signal.SIG_IGN)
